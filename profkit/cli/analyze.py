@@ -1,0 +1,84 @@
+"""`profkit analyze TRACE...`: where each trace's inference time goes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("analyze")(analyze)
+
+
+def analyze(
+    traces: list[Path] = typer.Argument(..., help="Kineto trace files (.json, .json.gz) or directories of them (e.g. traces/<run-id>)."),
+    json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report (schema profkit.analyze/1) to FILE, or '-' for stdout."),
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown report instead of the terminal one."),
+    gpu: Optional[str] = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
+    bandwidth_gbps: Optional[float] = typer.Option(None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Parse the trace files again instead of using the parsed-trace cache."),
+    hta: bool = typer.Option(False, "--hta", help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace."),
+) -> None:
+    """Steps and phases, kernel categories, idle gaps and their causes, bandwidth, and a verdict per phase."""
+    from profkit.analyses.summary import analyze_trace
+    from profkit.trace import find_traces, load_trace
+
+    paths = find_traces(traces)
+    analyses = []
+    for path in paths:
+        trace = load_trace(path, use_cache=not no_cache)
+        analyses.append(analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, trace)))
+    _emit(analyses, json_out, markdown)
+    if hta:
+        _run_hta(paths)
+
+
+def _gpu_override(key, bandwidth_gbps, trace):
+    from profkit.errors import ProfkitError
+    from profkit.hardware.catalog import get_gpu, match_gpu, with_measured
+
+    spec = get_gpu(key) if key else None
+    if bandwidth_gbps is not None:
+        if bandwidth_gbps <= 0:
+            raise ProfkitError(f"--bandwidth-gbps must be positive, got {bandwidth_gbps}")
+        if spec is None and trace.device_properties:
+            props = trace.device_properties[0]
+            spec = match_gpu(str(props.get("name", "")), props.get("totalGlobalMem"))
+        if spec is None:
+            raise ProfkitError("--bandwidth-gbps needs a GPU to override: add --gpu KEY (see `profkit estimate --help` for catalog keys)")
+        spec = with_measured(spec, bandwidth_gbps=bandwidth_gbps)
+    return spec
+
+
+def _emit(analyses, json_out, markdown) -> None:
+    import sys
+
+    from profkit.report import analyze_render
+
+    for a in analyses:
+        if not a.has_gpu_activity:
+            print(f"profkit: warning: {a.metadata.path}: no GPU activity in the trace; GPU sections are empty", file=sys.stderr)
+    if json_out:
+        import orjson
+
+        from profkit.report.analysis_json import document
+        from profkit.trace.loader import replace_atomically
+
+        data = orjson.dumps(document(analyses), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+        if json_out == "-":
+            sys.stdout.buffer.write(data + b"\n")
+            return
+        replace_atomically(Path(json_out), data)
+    if markdown:
+        sys.stdout.write(analyze_render.markdown(analyses))
+    else:
+        analyze_render.terminal(analyses)
+
+
+def _run_hta(paths) -> None:
+    from profkit.analyses.hta_bridge import hta_report
+
+    for path in paths:
+        hta_report(path)

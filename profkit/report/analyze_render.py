@@ -1,0 +1,199 @@
+"""`profkit analyze` report: the analysis of each trace as sections (terminal and Markdown)."""
+
+from __future__ import annotations
+
+from profkit.analyses.kernels import CATEGORY_LABELS
+from profkit.analyses.summary import TraceAnalysis
+from profkit.report.tables import Section, fmt, pct, shorten
+
+PHASE_ORDER = ("prefill", "decode")
+
+
+def trace_title(a: TraceAnalysis) -> str:
+    return a.metadata.trace_name.removesuffix(".json").removesuffix(".pt.trace")
+
+
+def sections(a: TraceAnalysis) -> list[Section]:
+    out = [_metadata(a)]
+    if a.warnings:
+        out.append(Section("Warnings", notes=list(a.warnings)))
+    out.append(_steps(a))
+    out.append(_phases(a))
+    out.append(Section("Verdicts", notes=[f"[{r.verdict.bound or 'n/a'}] {r.verdict.sentence}" for r in a.phases.values()]))
+    if a.has_gpu_activity:
+        for name, r in a.phases.items():
+            out.append(_categories(name, r))
+        for name in _main_phases(a):
+            out.append(_top_kernels(name, a.phases[name]))
+        out.append(_idle(a))
+        out.append(_causes(a))
+        for name in _main_phases(a):
+            out.append(_gemms(name, a.phases[name]))
+    out.append(_cpu_ops(a))
+    return out
+
+
+def _main_phases(a: TraceAnalysis) -> list[str]:
+    return [p for p in a.phases if p in PHASE_ORDER] or list(a.phases)[:1]
+
+
+def _metadata(a: TraceAnalysis) -> Section:
+    m = a.metadata
+    rows = [
+        ["GPU", f"{m.gpu_name or 'none recorded'}" + (f" ({m.sm_count} SMs, {m.memory_bytes / 2**30:.1f} GiB, cc {m.compute_capability})" if m.memory_bytes else "")],
+        ["CUDA driver / runtime / CUPTI", f"{cuda_version(m.cuda_driver_version)} / {cuda_version(m.cuda_runtime_version)} / {m.cupti_version or 'n/a'}"],
+        ["Catalog match", f"{m.gpu_spec_key} — peak DRAM {m.peak_bandwidth_gbps:,.0f} GB/s ({m.peak_source})" if m.gpu_spec_key else "none (no MBU/MFU)"],
+        ["Steps from", f"{a.step_source.steps}; phases from {a.step_source.phases}"],
+    ]
+    if m.manifest:
+        rows.extend(_manifest_rows(m.manifest))
+    return Section("Trace", ["field", "value"], rows, right_align_from=99)
+
+
+def _manifest_rows(manifest: dict) -> list[list[str]]:
+    env = manifest.get("environment") or {}
+    cfg = manifest.get("config") or {}
+    rows = [["Run", f"{manifest.get('run_id', '?')} on {manifest.get('host', '?')}"]]
+    versions = ", ".join(f"{k} {env[k]}" for k in ("torch", "transformers", "bitsandbytes", "driver_version", "cuda_runtime", "cudnn") if env.get(k))
+    if versions:
+        rows.append(["Versions", versions])
+    if cfg:
+        rows.append(["Config", ", ".join(f"{k}={cfg[k]}" for k in ("precision", "batch_size", "prompt_len", "new_tokens", "mode") if k in cfg)])
+    return rows
+
+
+def cuda_version(value) -> str:
+    """CUDA encodes versions as 1000*major + 10*minor: 13000 -> '13.0 (13000)'."""
+    if not isinstance(value, int) or value <= 0:
+        return "n/a"
+    return f"{value // 1000}.{(value % 1000) // 10} ({value})"
+
+
+def _steps(a: TraceAnalysis) -> Section:
+    rows = [
+        [s.name, s.phase, fmt(s.wall_ms), fmt(s.gpu_busy_ms), fmt(s.idle_fraction, 3), fmt(s.kernels), fmt(s.sync_calls), fmt(s.d2h_copies), fmt(s.graph_launches), "OUTLIER" if s.outlier else ""]
+        for s in a.steps
+    ]
+    notes = [f"{s.name}: {s.outlier_reason}; excluded from steady-state figures" for s in a.steps if s.outlier]
+    return Section("Steps", ["step", "phase", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "D2H", "graphs", ""], rows, notes, right_align_from=2)
+
+
+def _phases(a: TraceAnalysis) -> Section:
+    rows = []
+    for name, r in a.phases.items():
+        st, bw = r.stats, r.bandwidth
+        rows.append(
+            [
+                name,
+                f"{st.steady_steps}/{st.steps}",
+                fmt(st.wall_ms),
+                fmt(st.wall_ms_p90),
+                fmt(st.gpu_busy_ms),
+                fmt(st.idle_fraction, 3),
+                fmt(st.kernels, 0),
+                fmt(st.sync_calls, 0),
+                fmt(st.d2h_copies, 0),
+                fmt(bw.bytes_per_step / 1e9 if bw and bw.bytes_per_step else None),
+                fmt(bw.achieved_bandwidth_gbps if bw else None, 0),
+                pct(bw.mbu if bw else None),
+                pct(bw.mfu if bw else None),
+                r.verdict.bound or "n/a",
+            ]
+        )
+    notes = [f"{name}: bytes {r.bandwidth.bytes_source}" for name, r in a.phases.items() if r.bandwidth and r.bandwidth.bytes_source != "shapes"]
+    notes.append("Medians over steady steps (outliers excluded); GB/s and MBU over GPU busy time; MFU against the dense tensor peak of the GEMM dtype.")
+    return Section("Phases (steady state, per step)", ["phase", "steady", "wall ms", "wall p90", "busy ms", "idle", "kernels", "syncs", "D2H", "GB/step", "GB/s", "MBU", "MFU", "bound"], rows, notes)
+
+
+def _categories(name: str, r) -> Section:
+    rows = [[CATEGORY_LABELS[c.category], fmt(c.per_step_ms, 3), fmt(c.count / max(r.kernels.steps, 1), 0), fmt(c.mean_us, 1), pct(c.share)] for c in r.kernels.categories]
+    return Section(f"Kernel time by category — {name} (per step)", ["category", "ms/step", "launches/step", "mean us", "share"], rows)
+
+
+def _top_kernels(name: str, r) -> Section:
+    rows = [[shorten(k.kernel, 48), k.category, shorten(" > ".join(k.op_path.split(" > ")[-2:]), 60), shorten(k.input_dims, 36), fmt(k.total_ms / max(r.kernels.steps, 1), 3), fmt(k.count // max(r.kernels.steps, 1)), fmt(k.mean_us, 1), pct(k.share)] for k in r.kernels.top[:10]]
+    return Section(f"Top kernels — {name} (per step)", ["kernel", "category", "launched by", "input dims", "ms/step", "calls/step", "mean us", "share"], rows, right_align_from=4)
+
+
+def _idle(a: TraceAnalysis) -> Section:
+    rows = []
+    for name, r in a.phases.items():
+        for s in r.causes.streams if r.causes else []:
+            rows.append([name, str(s.stream), fmt(s.idle_ms / max(r.stats.steady_steps, 1)), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
+    for s in a.idle_streams:
+        rows.append(["whole trace", str(s.stream), fmt(s.idle_ms), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
+    notes = ["HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms."]
+    return Section("Idle time per stream", ["scope", "stream", "idle ms", "host wait", "kernel wait", "other"], rows, notes, right_align_from=2)
+
+
+def _causes(a: TraceAnalysis) -> Section:
+    rows, notes = [], []
+    for name, r in a.phases.items():
+        c = r.causes
+        if c is None:
+            continue
+        rows.append([name, fmt(c.kernels_per_step, 0), fmt(c.launch_api_ms_per_step), fmt(c.host_ms_per_kernel * 1000, 1), fmt(c.gpu_busy_ms_per_step), fmt(c.syncs_per_step, 0), fmt(c.d2h_copies_per_step, 0), fmt(c.sync_wait_ms_per_step), fmt(c.graph_launches_per_step, 0), fmt(c.kernels_per_graph_launch, 0)])
+        for issuer in c.sync_issuers[:3]:
+            notes.append(f"{name}: {issuer.per_step:.0f}/step  {shorten(issuer.op_path, 110)}")
+    return Section("Causes (per step)", ["phase", "kernels", "launch API ms", "host us/kernel", "GPU busy ms", "syncs", "D2H", "sync wait ms", "graph replays", "kernels/graph"], rows, notes)
+
+
+def _gemms(name: str, r) -> Section:
+    bw = r.bandwidth
+    rows = []
+    for g in (bw.gemms if bw else [])[:10]:
+        rows.append([g.op, shorten(g.input_dims, 34), shorten(g.kernel, 40), fmt(g.calls // max(r.stats.steady_steps, 1)), fmt(g.bytes_per_call / 1e6, 1), fmt(g.mean_us, 1), fmt(g.achieved_gbps, 0), pct(g.fraction_of_peak)])
+    notes = [] if rows else ["no GEMM shapes recorded in this phase (CUDA graph replays carry none)"]
+    return Section(f"GEMM bandwidth — {name}", ["op", "input dims", "kernel", "calls/step", "MB/call", "mean us", "GB/s", "of peak"], rows, notes, right_align_from=3)
+
+
+def _cpu_ops(a: TraceAnalysis) -> Section:
+    rows = [[shorten(o.name, 70), fmt(o.count), fmt(o.total_ms)] for o in a.cpu_ops[:10]]
+    return Section("Top-level CPU ops (host time, whole trace)", ["op", "calls", "total ms"], rows)
+
+
+def overview_section(analyses: list[TraceAnalysis]) -> Section:
+    """One row per trace: the table across configurations of a run."""
+    rows = []
+    for a in analyses:
+        d = a.phases.get("decode")
+        p = a.phases.get("prefill")
+        rows.append(
+            [
+                trace_title(a),
+                a.metadata.gpu_name or "none",
+                fmt(p.stats.wall_ms) if p else "n/a",
+                fmt(d.stats.wall_ms) if d else "n/a",
+                fmt(d.stats.gpu_busy_ms) if d else "n/a",
+                fmt(d.stats.idle_fraction, 3) if d else "n/a",
+                fmt(d.stats.kernels, 0) if d else "n/a",
+                fmt(d.stats.sync_calls, 0) if d else "n/a",
+                pct(d.bandwidth.mbu) if d and d.bandwidth else "n/a",
+                (d.verdict.bound or "n/a") if d else "n/a",
+            ]
+        )
+    return Section("All traces (decode unless named)", ["trace", "GPU", "prefill ms", "decode ms", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"], rows, right_align_from=2)
+
+
+def markdown(analyses: list[TraceAnalysis]) -> str:
+    parts = [render_md(a) for a in analyses]
+    if len(analyses) > 1:
+        from profkit.report.tables import render_markdown
+
+        parts.append(render_markdown("Across traces", [overview_section(analyses)]))
+    return "\n\n".join(parts) + "\n"
+
+
+def render_md(a: TraceAnalysis) -> str:
+    from profkit.report.tables import render_markdown
+
+    return render_markdown(trace_title(a), sections(a))
+
+
+def terminal(analyses: list[TraceAnalysis], console=None) -> None:
+    from profkit.report.tables import render_terminal
+
+    for a in analyses:
+        render_terminal(trace_title(a), sections(a), console)
+    if len(analyses) > 1:
+        render_terminal("Across traces", [overview_section(analyses)], console)
