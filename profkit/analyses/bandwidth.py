@@ -13,6 +13,7 @@ Kernels replayed inside CUDA graphs carry no shapes; such steps have no shape-ba
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -91,7 +92,7 @@ class PhaseBandwidth:
 def tensor_bytes(dims, dtype: str) -> int:
     if not isinstance(dims, list) or not dims or not all(isinstance(d, int) for d in dims):
         return 0
-    return int(np.prod(dims, dtype=np.int64)) * DTYPE_BYTES.get(dtype, 0)
+    return math.prod(dims) * DTYPE_BYTES.get(dtype, 0)
 
 
 def op_bytes(op: str, dims: list, types: list) -> int:
@@ -116,7 +117,7 @@ def _gemm_output_bytes(op: str, operands) -> int:
     (a, a_type), (b, _) = operands
     if not (isinstance(a, list) and isinstance(b, list) and len(a) >= 2 and len(b) >= 2):
         return 0
-    rows = int(np.prod(a[:-1], dtype=np.int64))
+    rows = math.prod(a[:-1])
     cols = b[-2] if op in _NK_WEIGHT_OPS else b[-1]
     elem = 4 if op in _INT32_OUT_OPS else DTYPE_BYTES.get(a_type, 2)
     return rows * int(cols) * elem

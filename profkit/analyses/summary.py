@@ -89,12 +89,15 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
 def _phase_reports(trace: Trace, all_steps, stats, gpu) -> dict[str, PhaseReport]:
     steady = {p: [s for s in all_steps if s.phase == p and not s.outlier] or [s for s in all_steps if s.phase == p] for p in stats}
     rows = {p: _rows_launched_in(trace, steady[p]) for p in stats}
-    fallback = _weight_bytes_fallback(trace, steady, rows)
+    bws = {p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu) if trace.has_gpu_activity else None for p in stats}
+    if any(bw is not None and bw.bytes_per_step is None for bw in bws.values()):
+        fallback = _weight_bytes_fallback(trace, steady, rows)
+        bws.update({p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu, fallback[p]) for p in fallback})
     reports = {}
     for p, st in stats.items():
         group = _step_index(trace, steady[p], rows[p])
         causes = idle.phase_causes(trace, p, steady[p], rows[p], group) if trace.has_gpu_activity else None
-        bw = bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu, fallback.get(p)) if trace.has_gpu_activity else None
+        bw = bws[p]
         reports[p] = PhaseReport(
             stats=st,
             kernels=kernels.breakdown(trace, rows[p], p, len(steady[p])),

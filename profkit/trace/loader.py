@@ -34,6 +34,7 @@ GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET}
 RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver"}
 OP_CATEGORIES = {"cpu_op"}
 ANNOTATION_CATEGORIES = {"user_annotation"}
+_KEPT_CATEGORIES = set(GPU_CATEGORIES) | RUNTIME_CATEGORIES | OP_CATEGORIES | ANNOTATION_CATEGORIES
 
 
 def is_trace_file(path: Path) -> bool:
@@ -144,82 +145,82 @@ def _copy_kind(name: str) -> int:
     return COPY_OTHER
 
 
-def _ns(value) -> int:
-    return int(round(value * 1000.0))
-
-
 def _build(path: Path, metadata: dict, events: list) -> Trace:
+    """One pass over the events, appending the fields each table keeps (hot loop: locals only)."""
     intern = _Interner()
-    gpu: dict[str, list] = {k: [] for k in ("name_id", "ts_ns", "dur_ns", "kind", "copy_kind", "stream", "device", "correlation", "external_id", "bytes")}
-    rt: dict[str, list] = {k: [] for k in ("name_id", "ts_ns", "dur_ns", "tid", "correlation", "external_id")}
-    ops: dict[str, list] = {k: [] for k in ("name_id", "ts_ns", "dur_ns", "tid", "external_id", "dims_id", "types_id", "flops")}
-    ann: dict[str, list] = {k: [] for k in ("name_id", "ts_ns", "dur_ns", "tid")}
-    t_min = None
+    ids, strings = intern.ids, intern.strings
+
+    def sid(text) -> int:
+        i = ids.get(text) if text.__class__ is str else None
+        return i if i is not None else intern(text)
+
+    gpu = {k: [] for k in ("name_id", "ts", "dur", "kind", "copy_kind", "stream", "device", "correlation", "external_id", "bytes")}
+    rt = {k: [] for k in ("name_id", "ts", "dur", "tid", "correlation", "external_id")}
+    ops = {k: [] for k in ("name_id", "ts", "dur", "tid", "external_id", "dims_id", "types_id", "flops")}
+    ann = {k: [] for k in ("name_id", "ts", "dur", "tid")}
+    number = (int, float)
     for index, e in enumerate(events):
-        if not isinstance(e, dict) or e.get("ph") != "X":
+        if e.__class__ is not dict or e.get("ph") != "X":
             continue
         cat = e.get("cat")
-        if cat not in GPU_CATEGORIES and cat not in RUNTIME_CATEGORIES and cat not in OP_CATEGORIES and cat not in ANNOTATION_CATEGORIES:
+        if cat not in _KEPT_CATEGORIES:
             continue
-        try:
-            ts = e["ts"]
-            dur = e["dur"]
-            name = e["name"]
-        except KeyError as exc:
-            raise TraceError(path, f"event #{index} ({cat}) has no '{exc.args[0]}' field; the trace is malformed") from None
-        if not isinstance(ts, (int, float)) or not isinstance(dur, (int, float)):
-            raise TraceError(path, f"event #{index} ({cat}) has a non-numeric 'ts' or 'dur'; the trace is malformed")
-        if t_min is None or ts < t_min:
-            t_min = ts
+        ts, dur, name = e.get("ts"), e.get("dur"), e.get("name")
+        if ts.__class__ not in number or dur.__class__ not in number or name is None:
+            _raise_malformed(path, index, cat, e)
         args = e.get("args") or {}
-        tsn, durn = _ns(ts), _ns(dur)
         if cat in GPU_CATEGORIES:
             kind = GPU_CATEGORIES[cat]
-            gpu["name_id"].append(intern(name))
-            gpu["ts_ns"].append(tsn)
-            gpu["dur_ns"].append(durn)
-            gpu["kind"].append(kind)
-            gpu["copy_kind"].append(_copy_kind(name) if kind == MEMCPY else NO_ID)
-            gpu["stream"].append(int(args.get("stream", e.get("tid", NO_ID)) or 0))
-            gpu["device"].append(int(args.get("device", 0) or 0))
-            gpu["correlation"].append(int(args.get("correlation", NO_ID)))
-            gpu["external_id"].append(int(args.get("External id", NO_ID)))
-            gpu["bytes"].append(int(args.get("bytes", 0) or 0))
+            table = gpu
+            table["kind"].append(kind)
+            table["copy_kind"].append(_copy_kind(name) if kind == MEMCPY else NO_ID)
+            table["stream"].append(int(args.get("stream", e.get("tid", NO_ID)) or 0))
+            table["device"].append(int(args.get("device", 0) or 0))
+            table["correlation"].append(int(args.get("correlation", NO_ID)))
+            table["external_id"].append(int(args.get("External id", NO_ID)))
+            table["bytes"].append(int(args.get("bytes", 0) or 0))
         elif cat in RUNTIME_CATEGORIES:
-            rt["name_id"].append(intern(name))
-            rt["ts_ns"].append(tsn)
-            rt["dur_ns"].append(durn)
-            rt["tid"].append(_tid(e))
-            rt["correlation"].append(int(args.get("correlation", NO_ID)))
-            rt["external_id"].append(int(args.get("External id", NO_ID)))
+            table = rt
+            table["tid"].append(_tid(e))
+            table["correlation"].append(int(args.get("correlation", NO_ID)))
+            table["external_id"].append(int(args.get("External id", NO_ID)))
         elif cat in OP_CATEGORIES:
-            ops["name_id"].append(intern(name))
-            ops["ts_ns"].append(tsn)
-            ops["dur_ns"].append(durn)
-            ops["tid"].append(_tid(e))
-            ops["external_id"].append(int(args.get("External id", NO_ID)))
-            ops["dims_id"].append(intern(args.get("Input Dims")))
-            ops["types_id"].append(intern(args.get("Input type")))
-            ops["flops"].append(float(args.get("flops", 0.0) or 0.0))
+            table = ops
+            table["tid"].append(_tid(e))
+            table["external_id"].append(int(args.get("External id", NO_ID)))
+            table["dims_id"].append(intern(args.get("Input Dims")))
+            table["types_id"].append(intern(args.get("Input type")))
+            table["flops"].append(float(args.get("flops", 0.0) or 0.0))
         else:
-            ann["name_id"].append(intern(name))
-            ann["ts_ns"].append(tsn)
-            ann["dur_ns"].append(durn)
-            ann["tid"].append(_tid(e))
-    t0_ns = _ns(t_min) if t_min is not None else 0
+            table = ann
+            table["tid"].append(_tid(e))
+        table["name_id"].append(sid(name))
+        table["ts"].append(ts)
+        table["dur"].append(dur)
+    tables = [gpu, rt, ops, ann]
+    starts = [min(t["ts"]) for t in tables if t["ts"]]
+    t0_us = min(starts) if starts else 0.0
+    t0_ns = int(round(t0_us * 1000.0))
     dtypes = {"kind": np.int8, "copy_kind": np.int8, "flops": np.float64, "stream": np.int32, "device": np.int32, "name_id": np.int32, "dims_id": np.int32, "types_id": np.int32}
-    tables = [_to_table(cols, dtypes, t0_ns) for cols in (gpu, rt, ops, ann)]
+    built = [_to_table(cols, dtypes, t0_ns) for cols in tables]
     return Trace(
         path=str(path),
         metadata=metadata,
-        strings=intern.strings,
-        gpu=tables[0],
-        runtime=tables[1],
-        ops=tables[2],
-        annotations=tables[3],
+        strings=strings,
+        gpu=built[0],
+        runtime=built[1],
+        ops=built[2],
+        annotations=built[3],
         t0_ns=t0_ns,
         event_count=len(events),
     )
+
+
+def _raise_malformed(path: Path, index: int, cat: str, event: dict):
+    for key in ("ts", "dur", "name"):
+        if key not in event:
+            raise TraceError(path, f"event #{index} ({cat}) has no '{key}' field; the trace is malformed")
+    raise TraceError(path, f"event #{index} ({cat}) has a non-numeric 'ts' or 'dur'; the trace is malformed")
 
 
 def _tid(event: dict) -> int:
@@ -231,8 +232,10 @@ def _tid(event: dict) -> int:
 
 
 def _to_table(cols: dict[str, list], dtypes: dict, t0_ns: int) -> Table:
-    arrays = {k: np.asarray(v, dtype=dtypes.get(k, np.int64)) for k, v in cols.items()}
-    arrays["ts_ns"] = arrays["ts_ns"] - t0_ns
+    """Lists -> numpy columns; float microseconds -> integer nanoseconds from t0."""
+    arrays = {k: np.asarray(v, dtype=dtypes.get(k, np.int64)) for k, v in cols.items() if k not in ("ts", "dur")}
+    arrays["ts_ns"] = np.rint(np.asarray(cols["ts"], dtype=np.float64) * 1000.0).astype(np.int64) - t0_ns
+    arrays["dur_ns"] = np.rint(np.asarray(cols["dur"], dtype=np.float64) * 1000.0).astype(np.int64)
     order = np.argsort(arrays["ts_ns"], kind="stable")
     return Table({k: v[order] for k, v in arrays.items()})
 

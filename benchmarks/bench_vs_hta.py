@@ -1,0 +1,104 @@
+"""Time profkit against HolisticTraceAnalysis on the same trace, in one run, alternating.
+
+Each measurement is its own process working on a fresh copy of the trace (so neither tool's
+caches help, and the OS page cache is warm for both). Reports wall time and peak RSS (from
+wait4) per tool, and the ratio. Then the cached path: a second `profkit analyze` of the same
+file, as a library call (in-process timer) and as a whole CLI command.
+
+    python benchmarks/bench_vs_hta.py [TRACE] [--rounds 3]
+
+HTA's work: TraceAnalysis load + temporal breakdown + idle-time breakdown + kernel breakdown,
+with HTA_DISABLE_NS_ROUNDING=1 (its default rounding corrupts sub-microsecond kernels).
+profkit's work: `profkit analyze TRACE` (full report: steps, phases, categories, idle, bandwidth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TRACE = ROOT / "traces" / "samples" / "h200_llama3-8b_int8_b1.pt.trace.json.gz"
+
+HTA_SCRIPT = """
+import logging, sys
+logging.disable(logging.CRITICAL)
+from hta.trace_analysis import TraceAnalysis
+ta = TraceAnalysis(trace_dir=sys.argv[1])
+ta.get_temporal_breakdown(visualize=False)
+ta.get_idle_time_breakdown(visualize=False)
+ta.get_gpu_kernel_breakdown(visualize=False)
+"""
+
+LIBRARY_SCRIPT = """
+import sys, time
+t0 = time.perf_counter()
+from profkit.analyses.summary import analyze_path
+analyze_path(sys.argv[1])
+print(time.perf_counter() - t0)
+"""
+
+
+def run_with_rusage(cmd: list[str], env: dict) -> tuple[float, float, str]:
+    t0 = time.perf_counter()
+    with tempfile.TemporaryFile(mode="w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            raise SystemExit(f"benchmark command failed ({proc.returncode}): {' '.join(cmd)}")
+        out.seek(0)
+        return wall, usage.ru_maxrss / 1024, out.read()
+
+
+def fresh_copy(trace: Path, workdir: Path, i: int) -> Path:
+    d = workdir / f"copy{i}"
+    d.mkdir()
+    target = d / trace.name
+    shutil.copyfile(trace, target)
+    return target
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("trace", nargs="?", type=Path, default=DEFAULT_TRACE)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    if not args.trace.is_file():
+        raise SystemExit(f"bench: {args.trace}: no such file")
+
+    with tempfile.TemporaryDirectory(prefix="profkit-bench-") as tmp:
+        work = Path(tmp)
+        env = dict(os.environ, HTA_DISABLE_NS_ROUNDING="1", PROFKIT_CACHE_DIR=str(work / "cache"))
+        profkit_cmd = [sys.executable, "-m", "profkit", "analyze"]
+        results = {"profkit": [], "hta": []}
+        for r in range(args.rounds):  # alternate so drift hits both tools alike
+            p = fresh_copy(args.trace, work, 2 * r)
+            results["profkit"].append(run_with_rusage([*profkit_cmd, str(p)], env)[:2])
+            h = fresh_copy(args.trace, work, 2 * r + 1)
+            results["hta"].append(run_with_rusage([sys.executable, "-c", HTA_SCRIPT, str(h.parent)], env)[:2])
+        # Cached path: the last profkit copy has been parsed once already.
+        cli_cached = [run_with_rusage([*profkit_cmd, str(p)], env)[0] for _ in range(args.rounds)]
+        lib_cached = [float(run_with_rusage([sys.executable, "-c", LIBRARY_SCRIPT, str(p)], env)[2].strip()) for _ in range(args.rounds)]
+
+    size_mb = args.trace.stat().st_size / 1e6
+    med = {k: (statistics.median(w for w, _ in v), max(m for _, m in v)) for k, v in results.items()}
+    print(f"trace: {args.trace.name} ({size_mb:.1f} MB gz), {args.rounds} alternating rounds, fresh copy per run")
+    print(f"{'':32s}{'median wall s':>14s}{'peak RSS MiB':>14s}")
+    print(f"{'profkit analyze (full, uncached)':32s}{med['profkit'][0]:14.2f}{med['profkit'][1]:14.0f}")
+    print(f"{'HTA load+temporal+idle+kernel':32s}{med['hta'][0]:14.2f}{med['hta'][1]:14.0f}")
+    print(f"speed-up: {med['hta'][0] / med['profkit'][0]:.2f}x faster; memory: {med['profkit'][1] / med['hta'][1]:.2f}x of HTA's peak RSS")
+    print(f"second analysis (parsed form cached): library call {statistics.median(lib_cached):.3f} s, whole CLI command {statistics.median(cli_cached):.2f} s")
+    print(f"targets: >=3x faster than HTA with no more memory; cached <=0.3 s library, <=1 s CLI")
+
+
+if __name__ == "__main__":
+    main()
