@@ -37,8 +37,19 @@ ANNOTATION_CATEGORIES = {"user_annotation"}
 _KEPT_CATEGORIES = set(GPU_CATEGORIES) | RUNTIME_CATEGORIES | OP_CATEGORIES | ANNOTATION_CATEGORIES
 
 
+DIRECTORY_TRACE_SUFFIXES = ("trace.json", "trace.json.gz")  # Kineto's names: <name>.pt.trace.json[.gz]
+
+
 def is_trace_file(path: Path) -> bool:
     return path.name.endswith(TRACE_SUFFIXES)
+
+
+def _traces_in(directory: Path) -> list[Path]:
+    """Trace files under a directory: Kineto-named ones (*trace.json[.gz]), skipping manifests and
+    results JSON beside them; any .json/.json.gz when nothing is Kineto-named."""
+    files = sorted(q for q in directory.rglob("*") if q.is_file() and is_trace_file(q) and ".profkit-cache" not in q.parts)
+    named = [q for q in files if q.name.endswith(DIRECTORY_TRACE_SUFFIXES)]
+    return named or files
 
 
 def find_traces(paths) -> list[Path]:
@@ -47,7 +58,7 @@ def find_traces(paths) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            inside = sorted(q for q in p.rglob("*") if q.is_file() and is_trace_file(q) and ".profkit-cache" not in q.parts)
+            inside = _traces_in(p)
             if not inside:
                 raise TraceError(p, "directory holds no .json or .json.gz trace files")
             found.extend(inside)
