@@ -1,0 +1,480 @@
+"""Memory and roofline-speed estimates for a Llama-family model on a GPU, before running anything.
+
+Pure functions of a `LlamaShape`, a `GpuSpec` and a precision; nothing here prints or measures.
+
+Memory model (bytes, as the device holds them):
+
+- **weights** as each scheme stores them (`weight_bytes_breakdown`);
+- **CUDA context**: the driver context, cuBLAS/cuDNN handles and kernel images that take device
+  memory before the first tensor; about 300-600 MiB with recent PyTorch on A100/H100. We take
+  `CUDA_CONTEXT_BYTES` = 512 MiB;
+- **activations/workspace**: the transient tensors of prefilling one sequence of `context_len`
+  tokens (serving engines admit sequences one at a time or in chunks): at the widest point of a
+  layer, the MLP, each token holds the residual and its normalized copy (2 x hidden) and gate, up and
+  SiLU(gate) (3 x intermediate) in 16-bit. Attention via SDPA/flash keeps no T x T matrix. Plus,
+  per sequence in the batch, the last position's logits in fp32 (vocab x 4 bytes);
+- **KV cache**: `kv_bytes_per_token` x context x batch.
+
+``headroom_bytes`` = capacity - weights - CUDA context: what is left for the KV cache and
+activations. ``max_batch`` = floor((capacity - weights - CUDA context - prefill activations) /
+(KV bytes per sequence at context_len + logits bytes per sequence)).
+
+Speed model (rooflines; upper bounds that no real stack reaches):
+
+- a **decode step** yields one token per sequence. It reads every weight once (not the embedding
+  table: one 16-bit row per sequence), each sequence's KV cache at ``context_len`` tokens, and
+  writes one KV entry per sequence. Its FLOPs are 2 per linear/lm_head parameter per sequence plus
+  attention (QK^T and PV: 4 x heads x head_dim x context per layer per sequence). Step time =
+  max(bytes / bandwidth, FLOPs / peak).
+- **prefill** of ``batch_size`` prompts of ``context_len`` tokens: 2 FLOPs per linear parameter per
+  token, causal attention 2 x heads x head_dim x T(T+1) per layer, lm_head for the last position only.
+- the **compute-bound batch** is the smallest batch where a decode step's FLOPs time reaches its
+  bytes time. KV reads grow with the batch as fast as FLOPs do (GQA attention does ~num_heads /
+  num_kv_heads FLOPs per KV byte), so at long contexts decode may never turn compute-bound: None.
+
+GEMM dtypes: bf16/fp16 run 16-bit GEMMs; bitsandbytes int8 runs int8 tensor-core GEMMs for the
+decoder linears (lm_head and attention in fp16); nf4 and int8 weight-only dequantize to bf16 and run
+bf16 GEMMs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from profkit.errors import ProfkitError
+from profkit.hardware.catalog import GpuSpec
+from profkit.models import LlamaShape
+
+#: Device memory taken by the CUDA context, cuBLAS workspaces and kernel images (512 MiB).
+CUDA_CONTEXT_BYTES = 512 * 1024**2
+#: Bytes per KV-cache element: 16-bit K and V.
+KV_DTYPE_BYTES = 2
+#: Bytes per activation element (16-bit).
+ACTIVATION_DTYPE_BYTES = 2
+#: Bytes per logit: Hugging Face upcasts the logits to fp32.
+LOGITS_DTYPE_BYTES = 4
+#: Fraction of the bandwidth roofline that optimized serving stacks (CUDA graphs, fused kernels:
+#: vLLM, TensorRT-LLM, gpt-fast) typically reach in batch-1 decode. Guidance, not a measurement.
+ENGINE_BANDWIDTH_EFFICIENCY = (0.6, 0.8)
+
+DEFAULT_PRECISION = "int8"
+DEFAULT_CONTEXT_LEN = 8192
+DEFAULT_BATCH_SIZE = 1
+
+
+@dataclass(frozen=True)
+class PrecisionScheme:
+    """How one precision stores the weights and which GEMMs it runs."""
+
+    key: str
+    """Name used on the command line: ``"int8"``."""
+    description: str
+    """One line for reports."""
+    linear_bytes_per_param: float
+    """Bytes per decoder-linear weight (q, k, v, o, gate, up, down)."""
+    row_scale_bytes: int
+    """Bytes of scale per output row of a quantized linear (0 = none)."""
+    block_size: int
+    """Weights per quantization block with one scale each (0 = no blockwise scales)."""
+    block_scale_bytes: int
+    """Bytes of scale per block."""
+    quantize_lm_head: bool
+    """Whether lm_head is quantized like the decoder linears (else kept in 16-bit)."""
+    linear_gemm_dtype: str
+    """Dtype the decoder-linear GEMMs run in (selects the GPU peak)."""
+    activation_dtype: str
+    """16-bit dtype of activations, attention, the embedding, norms and unquantized lm_head."""
+
+    def linear_bytes(self, params: int, out_rows: int) -> tuple[int, int]:
+        """(weight bytes, scale bytes) of quantized linears with ``params`` weights and ``out_rows`` output rows."""
+        weight = math.ceil(params * self.linear_bytes_per_param)
+        scales = out_rows * self.row_scale_bytes
+        if self.block_size:
+            scales += math.ceil(params / self.block_size) * self.block_scale_bytes
+        return weight, scales
+
+
+PRECISIONS: dict[str, PrecisionScheme] = {
+    "bf16": PrecisionScheme("bf16", "bfloat16 weights", 2, 0, 0, 0, True, "bf16", "bf16"),
+    "fp16": PrecisionScheme("fp16", "float16 weights", 2, 0, 0, 0, True, "fp16", "fp16"),
+    # bitsandbytes LLM.int8 (Linear8bitLt, has_fp16_weights=False): int8 weights + one fp32 absmax
+    # (SCB) per output row; embeddings, lm_head and norms stay fp16; int8 GEMMs.
+    "int8": PrecisionScheme(
+        "int8", "bitsandbytes LLM.int8: int8 linears + fp32 row scales; embeddings, lm_head fp16",
+        1, 4, 0, 0, False, "int8", "fp16",
+    ),
+    # bitsandbytes NF4 (Linear4bit, blocksize 64, no double quantization, compute dtype bf16):
+    # 4-bit weights + one fp32 absmax per 64 weights; embeddings, lm_head and norms stay 16-bit.
+    "nf4": PrecisionScheme(
+        "nf4", "bitsandbytes NF4: 4-bit linears + fp32 absmax per 64 weights; embeddings, lm_head bf16",
+        0.5, 0, 64, 4, False, "bf16", "bf16",
+    ),
+    # int8 weight-only (torchao int8_weight_only, gpt-fast int8): every nn.Linear, lm_head included,
+    # in int8 + one bf16 scale per output channel; dequantized into bf16 GEMMs.
+    "int8-weight-only": PrecisionScheme(
+        "int8-weight-only", "int8 weight-only: int8 linears and lm_head + bf16 channel scales; embedding bf16",
+        1, 2, 0, 0, True, "bf16", "bf16",
+    ),
+}
+
+
+def precision_scheme(precision: str) -> PrecisionScheme:
+    """The scheme for a precision key; ProfkitError naming the choices otherwise."""
+    try:
+        return PRECISIONS[precision]
+    except KeyError:
+        raise ProfkitError(f"unknown precision {precision!r}: give one of {', '.join(PRECISIONS)}") from None
+
+
+@dataclass(frozen=True)
+class WeightBytes:
+    """Where a model's weight bytes sit, as one precision stores them."""
+
+    linear_bytes: int
+    """Decoder-linear weights (7 per layer), quantized or 16-bit."""
+    scale_bytes: int
+    """Quantization scales of the quantized linears (and of lm_head when it is quantized)."""
+    embedding_bytes: int
+    """Token-embedding table (always 16-bit)."""
+    lm_head_bytes: int
+    """lm_head weights (0 when tied to the embedding)."""
+    norm_bytes: int
+    """RMSNorm weights (16-bit)."""
+
+    @property
+    def total_bytes(self) -> int:
+        return self.linear_bytes + self.scale_bytes + self.embedding_bytes + self.lm_head_bytes + self.norm_bytes
+
+
+def _linear_out_rows_per_layer(shape: LlamaShape) -> int:
+    """Output rows of q, k, v, o, gate, up and down in one layer."""
+    kv = shape.num_kv_heads * shape.head_dim
+    return shape.hidden_size + 2 * kv + shape.hidden_size + 2 * shape.intermediate_size + shape.hidden_size
+
+
+def weight_bytes_breakdown(shape: LlamaShape, precision: str) -> WeightBytes:
+    """Weight bytes per part as ``precision`` really stores them (scales included)."""
+    scheme = precision_scheme(precision)
+    act = ACTIVATION_DTYPE_BYTES
+    linear, scales = scheme.linear_bytes(
+        shape.num_layers * shape.linear_params_per_layer, shape.num_layers * _linear_out_rows_per_layer(shape)
+    )
+    if shape.lm_head_params and scheme.quantize_lm_head and scheme.linear_bytes_per_param != act:
+        lm_head, lm_scales = scheme.linear_bytes(shape.lm_head_params, shape.vocab_size)
+        scales += lm_scales
+    else:
+        lm_head = shape.lm_head_params * act  # untied: 16-bit; tied: 0 (the embedding table serves)
+    return WeightBytes(
+        linear_bytes=linear,
+        scale_bytes=scales,
+        embedding_bytes=shape.embedding_params * act,
+        lm_head_bytes=lm_head,
+        norm_bytes=shape.norm_params * act,
+    )
+
+
+def weights_bytes(shape: LlamaShape, precision: str) -> int:
+    """Total weight bytes as ``precision`` stores them (bf16 Llama 3 8B: 16,060,522,496)."""
+    return weight_bytes_breakdown(shape, precision).total_bytes
+
+
+def kv_bytes_per_token(shape: LlamaShape, kv_dtype_bytes: int = KV_DTYPE_BYTES) -> int:
+    """KV-cache bytes one token takes: 2 (K and V) x layers x KV heads x head_dim x bytes (Llama 3 8B, 16-bit: 131,072)."""
+    return 2 * shape.num_layers * shape.num_kv_heads * shape.head_dim * kv_dtype_bytes
+
+
+def decode_weight_read_bytes(shape: LlamaShape, precision: str) -> int:
+    """Weight bytes one decode step reads, whatever the batch: all weights but the embedding table
+    (only its rows for the step's tokens are read; a tied embedding is read whole as lm_head)."""
+    w = weight_bytes_breakdown(shape, precision)
+    read = w.linear_bytes + w.scale_bytes + w.lm_head_bytes + w.norm_bytes
+    if shape.tie_word_embeddings:
+        read += w.embedding_bytes
+    return read
+
+
+def decode_bytes_per_token(
+    shape: LlamaShape,
+    precision: str,
+    context_len: int,
+    batch_size: int = 1,
+    kv_dtype_bytes: int = KV_DTYPE_BYTES,
+) -> int:
+    """DRAM bytes one decode step moves (it yields one token per sequence of the batch).
+
+    Weights once (`decode_weight_read_bytes`), per sequence one 16-bit embedding row, the KV cache
+    of ``context_len`` tokens read and the new token's K and V written. At batch 1 this is the bytes
+    per generated token. Activations (a few MB) are left out.
+    """
+    kv = kv_bytes_per_token(shape, kv_dtype_bytes)
+    per_sequence = shape.hidden_size * ACTIVATION_DTYPE_BYTES + context_len * kv + kv
+    return decode_weight_read_bytes(shape, precision) + batch_size * per_sequence
+
+
+@dataclass(frozen=True)
+class Flops:
+    """FLOPs split by the dtype they run in."""
+
+    linear: float
+    """Decoder-linear GEMM FLOPs (run in the scheme's linear GEMM dtype)."""
+    other: float
+    """lm_head and attention FLOPs (run in the 16-bit activation dtype, or the linear dtype for a quantized lm_head)."""
+
+    @property
+    def total(self) -> float:
+        return self.linear + self.other
+
+
+def _attention_flops_per_layer(shape: LlamaShape, keys: float) -> float:
+    """QK^T and PV FLOPs of one query token against ``keys`` keys in one layer."""
+    return 4.0 * shape.num_heads * shape.head_dim * keys
+
+
+def decode_flops_per_token(shape: LlamaShape, context_len: int) -> float:
+    """FLOPs to decode one token of one sequence at ``context_len`` cached tokens (linears, lm_head, attention)."""
+    return _decode_flops(shape, context_len, quantized_lm_head=False).total
+
+
+def _decode_flops(shape: LlamaShape, context_len: int, quantized_lm_head: bool) -> Flops:
+    linear = 2.0 * shape.num_layers * shape.linear_params_per_layer
+    lm_head = 2.0 * shape.vocab_size * shape.hidden_size
+    attention = shape.num_layers * _attention_flops_per_layer(shape, context_len)
+    if quantized_lm_head:
+        return Flops(linear=linear + lm_head, other=attention)
+    return Flops(linear=linear, other=lm_head + attention)
+
+
+def _prefill_flops(shape: LlamaShape, tokens: int, quantized_lm_head: bool) -> Flops:
+    """One sequence of ``tokens`` prompt tokens: linears per token, causal attention, lm_head for the last position."""
+    linear = 2.0 * shape.num_layers * shape.linear_params_per_layer * tokens
+    lm_head = 2.0 * shape.vocab_size * shape.hidden_size
+    attention = 2.0 * shape.num_layers * shape.num_heads * shape.head_dim * tokens * (tokens + 1)
+    if quantized_lm_head:
+        return Flops(linear=linear + lm_head, other=attention)
+    return Flops(linear=linear, other=lm_head + attention)
+
+
+def prefill_activation_bytes(shape: LlamaShape, tokens: int) -> int:
+    """Peak transient activations of prefilling one sequence of ``tokens`` tokens (the MLP's:
+    residual + normalized input + gate, up and SiLU(gate), 16-bit)."""
+    return tokens * ACTIVATION_DTYPE_BYTES * (2 * shape.hidden_size + 3 * shape.intermediate_size)
+
+
+def logits_bytes_per_sequence(shape: LlamaShape) -> int:
+    """fp32 logits of one position (the one being sampled) for one sequence."""
+    return shape.vocab_size * LOGITS_DTYPE_BYTES
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """What to estimate. Defaults live here (the CLI reads them)."""
+
+    precision: str = DEFAULT_PRECISION
+    """Weight precision: one of ``PRECISIONS`` (bf16, fp16, int8, nf4, int8-weight-only)."""
+    context_len: int = DEFAULT_CONTEXT_LEN
+    """Tokens per sequence held in the KV cache (prompt + generated), >= 1."""
+    batch_size: int = DEFAULT_BATCH_SIZE
+    """Sequences decoded together, >= 1."""
+    kv_dtype_bytes: int = KV_DTYPE_BYTES
+    """Bytes per KV-cache element: 2 (16-bit), 1 (8-bit cache) or 4 (fp32)."""
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES
+    """Device memory the CUDA context takes before any tensor, bytes, >= 0."""
+
+    def __post_init__(self):
+        precision_scheme(self.precision)
+        if not isinstance(self.context_len, int) or self.context_len < 1:
+            raise ProfkitError(f"context_len must be a whole number >= 1, got {self.context_len!r}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ProfkitError(f"batch_size must be a whole number >= 1, got {self.batch_size!r}")
+        if self.kv_dtype_bytes not in (1, 2, 4):
+            raise ProfkitError(f"kv_dtype_bytes must be 1, 2 or 4, got {self.kv_dtype_bytes!r}")
+        if self.cuda_context_bytes < 0:
+            raise ProfkitError(f"cuda_context_bytes must be >= 0, got {self.cuda_context_bytes!r}")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Memory and ideal speed of one model / GPU / precision / context / batch. Speeds are upper bounds."""
+
+    model: str
+    gpu_key: str
+    gpu_name: str
+    gpu_source: str
+    """"spec" (datasheet numbers) or "measured"."""
+    precision: str
+    precision_description: str
+    context_len: int
+    batch_size: int
+    # Memory
+    memory_bytes: int
+    """GPU capacity CUDA reports."""
+    weights_bytes: int
+    weights: WeightBytes
+    kv_bytes_per_token: int
+    kv_bytes: int
+    """KV cache of the whole batch at context_len."""
+    cuda_context_bytes: int
+    activation_bytes: int
+    """Prefill activations of one context_len sequence + the batch's fp32 logits."""
+    total_bytes: int
+    headroom_bytes: int
+    """Capacity - weights - CUDA context."""
+    free_bytes: int
+    """Capacity - total (negative: does not fit)."""
+    fits: bool
+    max_batch: int
+    """Largest batch whose KV cache fits at context_len (0: not even one sequence)."""
+    # Speed
+    bandwidth_gbps: float
+    linear_peak_tflops: float
+    """Peak used for the decoder-linear GEMMs (TOPS for int8)."""
+    other_peak_tflops: float
+    """Peak used for attention and lm_head."""
+    decode_bytes_per_step: int
+    decode_flops_per_step: float
+    decode_ms_ideal: float
+    """One decode step (one token per sequence) at context_len."""
+    decode_bound: str
+    """"memory" or "compute"."""
+    decode_tokens_per_s_ideal: float
+    """Per sequence, at batch_size and context_len."""
+    decode_tokens_per_s_ideal_aggregate: float
+    decode_tokens_per_s_ideal_empty_cache: float
+    """Per sequence at batch_size with an empty KV cache (the first generated token of a short prompt)."""
+    decode_tokens_per_s_engine_range: tuple[float, float]
+    """decode_tokens_per_s_ideal x ENGINE_BANDWIDTH_EFFICIENCY: what optimized engines typically reach (guidance)."""
+    decode_compute_bound_batch: int | None
+    """Smallest batch where decode turns compute-bound at context_len; None: never (KV reads grow as fast)."""
+    decode_compute_bound_batch_empty_cache: int | None
+    """The same with an empty KV cache (weights only)."""
+    prefill_flops: float
+    prefill_ms_ideal: float
+    """Prefill of batch_size prompts of context_len tokens."""
+    prefill_bound: str
+    prefill_tokens_per_s_ideal: float
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+    """Things the reader must know: does not fit, context beyond the model's, ..."""
+
+
+def _compute_seconds(flops: Flops, linear_peak_tflops: float, other_peak_tflops: float) -> float:
+    return flops.linear / (linear_peak_tflops * 1e12) + flops.other / (other_peak_tflops * 1e12)
+
+
+def _compute_bound_batch(weight_s: float, per_seq_memory_s: float, per_seq_compute_s: float) -> int | None:
+    """Smallest B with B x compute >= weights + B x per-sequence bytes (all in seconds)."""
+    slope = per_seq_compute_s - per_seq_memory_s
+    if slope <= 0:
+        return None
+    return max(1, math.ceil(weight_s / slope))
+
+
+def estimate(
+    shape: LlamaShape,
+    gpu: GpuSpec,
+    precision: str = DEFAULT_PRECISION,
+    context_len: int = DEFAULT_CONTEXT_LEN,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    kv_dtype_bytes: int = KV_DTYPE_BYTES,
+    cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
+) -> Estimate:
+    """Memory, headroom, max batch and roofline speeds of ``shape`` on ``gpu`` at ``precision``."""
+    cfg = EstimateConfig(precision, context_len, batch_size, kv_dtype_bytes, cuda_context_bytes)
+    scheme = precision_scheme(cfg.precision)
+    warnings: list[str] = []
+
+    # Memory
+    weights = weight_bytes_breakdown(shape, cfg.precision)
+    kv_token = kv_bytes_per_token(shape, cfg.kv_dtype_bytes)
+    kv_per_sequence = kv_token * cfg.context_len
+    logits_seq = logits_bytes_per_sequence(shape)
+    prefill_act = prefill_activation_bytes(shape, cfg.context_len)
+    activations = prefill_act + cfg.batch_size * logits_seq
+    kv_total = kv_per_sequence * cfg.batch_size
+    total = weights.total_bytes + cfg.cuda_context_bytes + activations + kv_total
+    headroom = gpu.memory_bytes - weights.total_bytes - cfg.cuda_context_bytes
+    max_batch = max(0, (headroom - prefill_act) // (kv_per_sequence + logits_seq))
+    free = gpu.memory_bytes - total
+    if headroom <= 0:
+        warnings.append(f"the weights alone ({weights.total_bytes / 2**30:.2f} GiB) do not fit on {gpu.name}; pick a smaller precision or a bigger GPU")
+    elif free < 0:
+        warnings.append(
+            f"batch {cfg.batch_size} at {cfg.context_len} tokens does not fit ({total / 2**30:.2f} GiB needed, "
+            f"{gpu.memory_bytes / 2**30:.2f} GiB on the GPU); the largest batch that fits is {max_batch}"
+        )
+    if cfg.context_len > shape.max_position_embeddings:
+        warnings.append(f"context_len {cfg.context_len} exceeds the model's max_position_embeddings {shape.max_position_embeddings}")
+
+    # Speed
+    bandwidth = gpu.bandwidth_gbps * 1e9
+    linear_peak = gpu.peak_for_dtype(scheme.linear_gemm_dtype)
+    other_peak = gpu.peak_for_dtype(scheme.activation_dtype)
+    quant_lm_head = scheme.quantize_lm_head and bool(shape.lm_head_params)
+
+    def decode_step(context: int, batch: int) -> tuple[int, Flops, float, float]:
+        step_bytes = decode_bytes_per_token(shape, cfg.precision, context, batch, cfg.kv_dtype_bytes)
+        per_seq = _decode_flops(shape, context, quant_lm_head)
+        flops = Flops(per_seq.linear * batch, per_seq.other * batch)
+        return step_bytes, flops, step_bytes / bandwidth, _compute_seconds(flops, linear_peak, other_peak)
+
+    step_bytes, step_flops, mem_s, comp_s = decode_step(cfg.context_len, cfg.batch_size)
+    decode_s = max(mem_s, comp_s)
+    _, _, mem0_s, comp0_s = decode_step(0, cfg.batch_size)
+
+    weight_s = decode_weight_read_bytes(shape, cfg.precision) / bandwidth
+
+    def crossover(context: int) -> int | None:
+        _, _, one_mem_s, one_comp_s = decode_step(context, 1)
+        return _compute_bound_batch(weight_s, one_mem_s - weight_s, one_comp_s)
+
+    prefill = _prefill_flops(shape, cfg.context_len, quant_lm_head)
+    prefill_flops = Flops(prefill.linear * cfg.batch_size, prefill.other * cfg.batch_size)
+    prefill_bytes = (
+        decode_weight_read_bytes(shape, cfg.precision)
+        + cfg.batch_size * cfg.context_len * (kv_token + shape.hidden_size * ACTIVATION_DTYPE_BYTES)
+    )
+    prefill_comp_s = _compute_seconds(prefill_flops, linear_peak, other_peak)
+    prefill_mem_s = prefill_bytes / bandwidth
+    prefill_s = max(prefill_comp_s, prefill_mem_s)
+
+    low, high = ENGINE_BANDWIDTH_EFFICIENCY
+    return Estimate(
+        model=shape.name,
+        gpu_key=gpu.key,
+        gpu_name=gpu.name,
+        gpu_source=gpu.source,
+        precision=cfg.precision,
+        precision_description=scheme.description,
+        context_len=cfg.context_len,
+        batch_size=cfg.batch_size,
+        memory_bytes=gpu.memory_bytes,
+        weights_bytes=weights.total_bytes,
+        weights=weights,
+        kv_bytes_per_token=kv_token,
+        kv_bytes=kv_total,
+        cuda_context_bytes=cfg.cuda_context_bytes,
+        activation_bytes=activations,
+        total_bytes=total,
+        headroom_bytes=headroom,
+        free_bytes=free,
+        fits=free >= 0,
+        max_batch=int(max_batch),
+        bandwidth_gbps=gpu.bandwidth_gbps,
+        linear_peak_tflops=linear_peak,
+        other_peak_tflops=other_peak,
+        decode_bytes_per_step=step_bytes,
+        decode_flops_per_step=step_flops.total,
+        decode_ms_ideal=decode_s * 1e3,
+        decode_bound="memory" if mem_s >= comp_s else "compute",
+        decode_tokens_per_s_ideal=1.0 / decode_s,
+        decode_tokens_per_s_ideal_aggregate=cfg.batch_size / decode_s,
+        decode_tokens_per_s_ideal_empty_cache=1.0 / max(mem0_s, comp0_s),
+        decode_tokens_per_s_engine_range=(low / decode_s, high / decode_s),
+        decode_compute_bound_batch=crossover(cfg.context_len),
+        decode_compute_bound_batch_empty_cache=crossover(0),
+        prefill_flops=prefill_flops.total,
+        prefill_ms_ideal=prefill_s * 1e3,
+        prefill_bound="compute" if prefill_comp_s >= prefill_mem_s else "memory",
+        prefill_tokens_per_s_ideal=cfg.batch_size * cfg.context_len / prefill_s,
+        warnings=tuple(warnings),
+    )
