@@ -77,8 +77,9 @@ class LlamaShape:
             "max_position_embeddings": self.max_position_embeddings,
             "rms_norm_eps": self.rms_norm_eps,
             "hidden_act": "silu",
-            "bos_token_id": 128000,
-            "eos_token_id": 128001,
+            # Llama 3's special tokens; a smaller vocabulary (tiny) uses its last two ids instead.
+            "bos_token_id": 128000 if self.vocab_size > 128001 else self.vocab_size - 2,
+            "eos_token_id": 128001 if self.vocab_size > 128001 else self.vocab_size - 1,
         }
 
     def as_dict(self) -> dict:
@@ -126,6 +127,12 @@ def model_shape(name_or_path: str) -> LlamaShape:
     return shape_from_hf_config(json.loads(path.read_text()), name=path.parent.name or path.stem)
 
 
+def _rope_theta(cfg: dict) -> float:
+    """transformers 5 stores rope_theta under rope_parameters; older configs at the top level."""
+    nested = cfg.get("rope_parameters") or {}
+    return float(cfg.get("rope_theta") or nested.get("rope_theta") or 10000.0)
+
+
 def shape_from_hf_config(cfg: dict, name: str = "custom") -> LlamaShape:
     """Read a Hugging Face LlamaConfig-style dict."""
     try:
@@ -138,7 +145,7 @@ def shape_from_hf_config(cfg: dict, name: str = "custom") -> LlamaShape:
             num_heads=heads,
             num_kv_heads=int(cfg.get("num_key_value_heads") or heads),
             vocab_size=int(cfg["vocab_size"]),
-            rope_theta=float(cfg.get("rope_theta", 10000.0)),
+            rope_theta=_rope_theta(cfg),
             tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
             max_position_embeddings=int(cfg.get("max_position_embeddings", 8192)),
             rms_norm_eps=float(cfg.get("rms_norm_eps", 1e-5)),

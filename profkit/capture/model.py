@@ -1,0 +1,215 @@
+"""Building the model a configuration runs: random weights of a known shape, or a local checkpoint.
+
+Precisions:
+  fp16, bf16 -- the whole model in that dtype.
+  int8       -- bitsandbytes LLM.int8 exactly as `from_pretrained(..., quantization_config=
+                BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=T))` sets it up: every
+                nn.Linear except lm_head becomes `bnb.nn.Linear8bitLt(has_fp16_weights=False)`,
+                the rest stays fp16. Random weights take the same two steps transformers takes
+                (`replace_with_bnb_linear`, then `Int8Params(...).to(device)` quantizes).
+  nf4        -- bitsandbytes 4-bit NF4 (`load_in_4bit=True`), bf16 compute and base dtype.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from dataclasses import dataclass
+
+import torch
+
+from profkit.errors import ProfkitError
+from profkit.models import LlamaShape, model_shape
+
+BASE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16}
+"""Dtype of everything that is not a quantized linear (embeddings, norms, lm_head, KV cache)."""
+NF4_COMPUTE_DTYPE = torch.bfloat16
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    shape: LlamaShape
+    precision: str
+    device: str
+    tokenizer: object | None
+    load_s: float
+    weights_bytes: int
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return BASE_DTYPES[self.precision]
+
+
+def quantization_config(precision: str, int8_threshold: float):
+    """The `BitsAndBytesConfig` that `from_pretrained` would get for this precision, or None."""
+    from transformers import BitsAndBytesConfig
+
+    if precision == "int8":
+        return BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=int8_threshold, llm_int8_has_fp16_weight=False)
+    if precision == "nf4":
+        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=NF4_COMPUTE_DTYPE)
+    return None
+
+
+def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: str,
+               int8_threshold: float, seed: int) -> LoadedModel:
+    """Random weights of `model_ref`'s shape, or the checkpoint folder `model_ref`, ready for inference."""
+    _import_libraries(precision)  # not part of the load time
+    t0 = time.perf_counter()
+    shape = model_shape(model_ref)
+    if from_checkpoint:
+        model = _from_checkpoint(model_ref, precision, device, int8_threshold)
+        tokenizer = load_tokenizer(model_ref)
+    else:
+        model = build_random(shape, precision, device, int8_threshold, seed)
+        tokenizer = None
+    model.eval()
+    model.requires_grad_(False)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    load_s = time.perf_counter() - t0
+    return LoadedModel(model, shape, precision, device, tokenizer, load_s, weights_bytes(model))
+
+
+def _import_libraries(precision: str) -> None:
+    import transformers  # noqa: F401
+
+    if quantization_config(precision, 0.0) is not None:
+        import bitsandbytes  # noqa: F401
+
+
+def hf_config(shape: LlamaShape):
+    """A transformers LlamaConfig of exactly this shape."""
+    from transformers import LlamaConfig
+
+    keys = shape.to_hf_dict()
+    for token in ("bos_token_id", "eos_token_id"):  # small test vocabularies lack Llama 3's ids
+        if keys.get(token) is not None and keys[token] >= shape.vocab_size:
+            keys[token] = None
+    return LlamaConfig(**keys)
+
+
+def build_random(shape: LlamaShape, precision: str, device: str, int8_threshold: float, seed: int) -> torch.nn.Module:
+    """The Llama architecture with random (normal, std 0.02) weights, built directly on `device`."""
+    from transformers import LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = LlamaForCausalLM._from_config(hf_config(shape), **_dtype_kwarg(BASE_DTYPES[precision]))
+    qconfig = quantization_config(precision, int8_threshold)
+    if qconfig is not None:
+        replace_linears_with_bnb(model, qconfig, device)
+    return model
+
+
+def replace_linears_with_bnb(model: torch.nn.Module, qconfig, device: str) -> None:
+    """What `load_in_8bit` / `load_in_4bit` do to a model: swap nn.Linear for bitsandbytes layers
+    (`replace_with_bnb_linear`, lm_head kept), then quantize each weight by moving it from the CPU
+    to `device` as transformers' `Bnb8bitQuantize` / `Bnb4bitQuantize` ops do."""
+    import bitsandbytes as bnb
+    from transformers.integrations.bitsandbytes import replace_with_bnb_linear
+
+    keep = _keys_to_not_convert(model)
+    dense = {name: (m.weight.data, m.bias) for name, m in model.named_modules() if type(m) is torch.nn.Linear}
+    replace_with_bnb_linear(model, modules_to_not_convert=keep, quantization_config=qconfig)
+    for name, module in model.named_modules():
+        if isinstance(module, (bnb.nn.Linear8bitLt, bnb.nn.Linear4bit)):
+            weight, bias = dense.pop(name)
+            module.weight = _quantized_param(module.weight, weight, device)
+            module.bias = bias  # None for Llama
+
+
+def _quantized_param(meta_param, dense: torch.Tensor, device: str):
+    kwargs = dict(meta_param.__dict__)  # quant_type, blocksize, has_fp16_weights, ... as the layer set them
+    kwargs.pop("SCB", None)
+    param = type(meta_param)(dense.to("cpu"), requires_grad=False, **kwargs)
+    return param.to(device)
+
+
+def _keys_to_not_convert(model) -> list[str]:
+    try:  # transformers >= 5
+        from transformers.quantizers.base import get_keys_to_not_convert
+    except ImportError:
+        try:
+            from transformers.integrations import get_keys_to_not_convert
+        except ImportError:
+            return ["lm_head"]
+    return get_keys_to_not_convert(model)
+
+
+def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: float) -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    qconfig = quantization_config(precision, int8_threshold)
+    has_accelerate = importlib.util.find_spec("accelerate") is not None
+    if qconfig is not None and not has_accelerate:
+        raise ProfkitError(
+            f"{precision} from a checkpoint goes through transformers' bitsandbytes loader, which needs accelerate: "
+            "pip install accelerate (random weights need no accelerate)"
+        )
+    kwargs = dict(_dtype_kwarg(BASE_DTYPES[precision]), local_files_only=True)
+    if qconfig is not None:
+        kwargs["quantization_config"] = qconfig
+    if has_accelerate:
+        kwargs["device_map"] = {"": device}  # weights go straight to the device
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except OSError as exc:
+        raise ProfkitError(f"--model {path}: cannot load the checkpoint ({exc}); is it a complete Hugging Face folder?") from None
+    return model.to(device) if qconfig is None else model
+
+
+def load_tokenizer(path: str):
+    """The checkpoint's tokenizer, or None when the folder has none."""
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _dtype_kwarg(dtype: torch.dtype) -> dict:
+    """`dtype=` (transformers >= 4.56) or the older `torch_dtype=`."""
+    import transformers
+
+    major, minor = (int(p) for p in transformers.__version__.split(".")[:2])
+    return {"dtype": dtype} if (major, minor) >= (4, 56) else {"torch_dtype": dtype}
+
+
+def weights_bytes(model: torch.nn.Module) -> int:
+    """Bytes of all parameters as stored (int8 / packed 4-bit for quantized weights), plus the int8
+    layers' per-row scales (SCB) and the 4-bit absmax tables: what a forward pass reads."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    for module in model.modules():
+        for stats in _quantization_stats(module):
+            total += stats.numel() * stats.element_size()
+    return total
+
+
+def _quantization_stats(module) -> list[torch.Tensor]:
+    weight = getattr(module, "weight", None)
+    # Linear8bitLt moves SCB from the weight to its `state` on the first forward
+    scb = getattr(weight, "SCB", None)
+    if scb is None:
+        scb = getattr(getattr(module, "state", None), "SCB", None)
+    absmax = getattr(getattr(weight, "quant_state", None), "absmax", None)
+    return [t for t in (scb, absmax) if isinstance(t, torch.Tensor)]
+
+
+def make_prompt(loaded: LoadedModel, batch_size: int, prompt_len: int, seed: int, text: str | None) -> torch.Tensor:
+    """[batch_size, prompt_len] token ids: random ids, or `text` through the tokenizer, repeated or cut
+    to exactly prompt_len tokens (every configuration of a sweep sees the same length)."""
+    if text is None:
+        gen = torch.Generator().manual_seed(seed)
+        ids = torch.randint(0, loaded.shape.vocab_size, (1, prompt_len), generator=gen)
+    else:
+        if loaded.tokenizer is None:
+            raise ProfkitError("--prompt-text: the checkpoint has no tokenizer; drop --prompt-text to use random token ids")
+        encoded = loaded.tokenizer(text, return_tensors="pt").input_ids
+        if encoded.numel() == 0:
+            raise ProfkitError("--prompt-text encodes to no tokens; give some text")
+        repeats = -(-prompt_len // encoded.shape[1])
+        ids = encoded.repeat(1, repeats)[:, :prompt_len]
+    return ids.expand(batch_size, prompt_len).contiguous().to(loaded.device)
