@@ -17,7 +17,7 @@ import orjson
 
 from profkit.trace.model import Table, Trace
 
-CACHE_FORMAT = 3  # bump when the trace model changes
+CACHE_FORMAT = 4  # bump when the trace model changes
 _TABLES = ("gpu", "runtime", "ops", "annotations")
 
 
