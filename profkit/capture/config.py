@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from profkit.errors import ProfkitError
+from profkit.layout import MANIFEST_FILE, NVML_SAMPLES_FILE, TRACE_SUFFIX  # noqa: F401  (re-exported)
 
 PRECISIONS = ("int8", "fp16", "bf16", "nf4")
 """int8 = bitsandbytes LLM.int8 (`load_in_8bit=True`); nf4 = bitsandbytes 4-bit NF4 (`load_in_4bit=True`)."""
@@ -22,10 +23,7 @@ DEFAULT_RANDOM_MODEL = {"cuda": "llama-3-8b", "cpu": "tiny"}
 would take hours on a CPU."""
 
 # Output layout of one run: <out>/<run-id>/...
-MANIFEST_FILE = "manifest.json"
-NVML_SAMPLES_FILE = "nvml_samples.csv"
 CONFIG_NAME = "{model}_{precision}_b{batch_size}_p{prompt_len}_{mode}"
-TRACE_SUFFIX = ".pt.trace.json.gz"
 """A configuration's trace is CONFIG_NAME + TRACE_SUFFIX, e.g. llama-3-8b_int8_b16_p128_eager.pt.trace.json.gz."""
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")

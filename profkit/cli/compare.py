@@ -1,0 +1,45 @@
+"""`profkit compare`: what got faster or slower between a baseline and candidates, and why."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("compare")
+    def compare_command(
+        baseline: str = typer.Argument(..., help="Baseline: a trace file (.json/.json.gz) or a run folder (with manifest.json)."),
+        candidates: List[str] = typer.Argument(..., help="One or more candidates: trace files or run folders. Run folder vs run folder pairs configurations by precision, batch, prompt length and mode."),
+        baseline_rep: Optional[List[str]] = typer.Option(None, "--baseline-rep", help="A repeated trace (or run folder) of the baseline configuration, for the run-to-run noise; give it several times for several repeats. Candidates with the baseline's exact set-up are used as repeats automatically."),
+        json_out: Optional[str] = typer.Option(None, "--json", help="Write the comparison as JSON (schema profkit.compare/1, docs/compare-json.md) to FILE, or '-' for stdout (nothing else printed)."),
+        markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal tables."),
+        k_sigma: Optional[float] = typer.Option(None, "--k-sigma", help="A change is significant beyond this many times the combined noise of the two medians (default: profkit.analyses.compare.K_SIGMA, 2)."),
+        rel_floor: Optional[float] = typer.Option(None, "--rel-floor", help="... and beyond this fraction of the baseline (default: REL_FLOOR, 0.03 = 3%)."),
+    ) -> None:
+        """Compare a baseline with candidates: set-up differences, step times with significance, kernel
+        categories and operations aligned by what they compute, and a verdict."""
+        import json
+        import sys
+        from pathlib import Path
+
+        from profkit.analyses.compare import compare_paths
+        from profkit.errors import ProfkitError
+        from profkit.report.compare_render import render_markdown, render_terminal, report_to_dict
+
+        report = compare_paths(baseline, candidates, baseline_rep or (), k_sigma=k_sigma, rel_floor=rel_floor)
+
+        if json_out is not None:
+            text = json.dumps(report_to_dict(report), indent=2, default=str) + "\n"
+            if json_out == "-":
+                sys.stdout.write(text)
+                return
+            try:
+                Path(json_out).write_text(text)
+            except OSError as exc:
+                raise ProfkitError(f"cannot write --json {json_out}: {exc.strerror}; give a writable path or '-'") from None
+        if markdown:
+            sys.stdout.write(render_markdown(report))
+        else:
+            render_terminal(report)

@@ -1,0 +1,58 @@
+"""`profkit recommend`: ranked changes (precision, batch size, launch overhead) with their evidence,
+expected gain (measured or modelled), confidence and how to make them."""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN
+
+# The defaults live in profkit.analyses.recommend (DEFAULT_TARGET_GPU, RecommendConfig); options left
+# out arrive as None and take those. That module is imported inside the command to keep startup fast.
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("recommend")
+    def recommend_command(
+        paths: List[str] = typer.Argument(..., help="Run directories (profkit run), trace files or folders, and/or run-results JSON files."),
+        target_gpu: Optional[str] = typer.Option(None, "--target-gpu", help="The GPU you deploy on (catalog key or name: a100-40gb-sxm, a100-80gb-sxm, h100-sxm, h200, l4, l40s, ...); default a100-40gb-sxm. Measurements from other GPUs are scaled to it."),
+        context_len: Optional[int] = typer.Option(None, "--context-len", help=f"Tokens per sequence in the KV cache (prompt + generated) on the target. Default {DEFAULT_CONTEXT_LEN}."),
+        tpot_slo_ms: Optional[float] = typer.Option(None, "--tpot-slo-ms", help="Latency target for the time per output token (checked on its p90), ms."),
+        ttft_slo_ms: Optional[float] = typer.Option(None, "--ttft-slo-ms", help="Latency target for the time to first token (at the measured prompt length), ms."),
+        model: Optional[str] = typer.Option(None, "--model", help="Model shape: llama-3-8b, tiny or a Hugging Face config.json. Default: the run manifest's, else llama-3-8b."),
+        json_out: Optional[str] = typer.Option(None, "--json", help="Write the recommendations as a JSON list to FILE, or '-' for stdout (nothing else printed)."),
+        markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal view."),
+    ) -> None:
+        """Ranked recommendations: what to change, why (measured numbers), expected gain (measured or modelled), confidence, how."""
+        import json
+        import sys
+        from pathlib import Path
+
+        from profkit.analyses.evidence import load_inputs
+        from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig, recommend
+        from profkit.errors import ProfkitError
+        from profkit.hardware.catalog import get_gpu
+        from profkit.report.recommend_render import recommendations_to_json, render_markdown, render_terminal, report_header
+
+        target = get_gpu(target_gpu or DEFAULT_TARGET_GPU)
+        config = RecommendConfig(**({"context_len": context_len} if context_len is not None else {}),
+                                 tpot_slo_ms=tpot_slo_ms, ttft_slo_ms=ttft_slo_ms)
+        inputs = load_inputs(paths, model=model)
+        recs = recommend(inputs, target, config)
+
+        if json_out is not None:
+            text = json.dumps(recommendations_to_json(recs), indent=2) + "\n"
+            if json_out == "-":
+                sys.stdout.write(text)
+                return
+            try:
+                Path(json_out).write_text(text)
+            except OSError as exc:
+                raise ProfkitError(f"cannot write --json {json_out}: {exc.strerror}; give a writable path or '-'") from None
+        header = report_header(inputs, target, config, context_given=context_len is not None)
+        if markdown:
+            sys.stdout.write(render_markdown(recs, header))
+        else:
+            render_terminal(recs, header)

@@ -1,0 +1,173 @@
+"""Renderers for `profkit.analyses.recommend`: JSON (a list), Markdown and terminal (rich).
+
+All three show the same recommendations in the same order; the JSON schema is documented in
+docs/recommend-json.md. The header (what the recommendations are for) comes from `report_header`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from profkit.analyses.recommend import Gain, Recommendation, RecommendConfig
+
+KIND_LABELS = {"precision": "Precision", "batch": "Batch size", "launch_overhead": "Launch overhead"}
+
+
+@dataclass(frozen=True)
+class ReportHeader:
+    """What the recommendations are for; shown above them in the terminal and Markdown."""
+
+    model: str
+    target_gpu: str
+    context_len: int
+    context_note: str  # e.g. "the default; the measurements used 176"
+    tpot_slo_ms: float | None
+    ttft_slo_ms: float | None
+    sources: tuple[str, ...]
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def report_header(inputs, target, config: RecommendConfig, context_given: bool) -> ReportHeader:
+    """The header for `inputs` (RecommendInputs) on `target` (GpuSpec); `context_given`: the user chose the context."""
+    measured = sorted({c.context_len for c in inputs.configs if c.context_len})
+    used = f"the measurements used {', '.join(map(str, measured))}" if measured else ""
+    note = "given" if context_given else "the default: give --context-len for yours"
+    return ReportHeader(
+        model=inputs.model.name,
+        target_gpu=target.name,
+        context_len=config.context_len,
+        context_note="; ".join(x for x in (note, used) if x),
+        tpot_slo_ms=config.tpot_slo_ms,
+        ttft_slo_ms=config.ttft_slo_ms,
+        sources=tuple(inputs.sources),
+        notes=tuple(inputs.notes),
+    )
+
+
+# ---- JSON ------------------------------------------------------------------------------------------
+def recommendation_to_dict(r: Recommendation) -> dict:
+    """One recommendation as plain JSON-ready data (docs/recommend-json.md)."""
+    return {
+        "rank": r.rank,
+        "kind": r.kind,
+        "change": r.change,
+        "why": r.why,
+        "evidence": [{"text": e.text, "source": e.source, "measured": e.measured} for e in r.evidence],
+        "expected_gain": _gain_dict(r.expected_gain),
+        "measured": r.measured,
+        "confidence": r.confidence,
+        "confidence_reason": r.confidence_reason,
+        "how": list(r.how),
+        "target": dict(r.target),
+        "flags": list(r.flags),
+        "score": round(r.score, 3),
+        "details": r.details,
+    }
+
+
+def recommendations_to_json(recs: list[Recommendation]) -> list[dict]:
+    """`profkit recommend --json`: a list, best first."""
+    return [recommendation_to_dict(r) for r in recs]
+
+
+def _gain_dict(g: Gain) -> dict:
+    return {
+        "metric": g.metric,
+        "unit": "x",
+        "low": round(g.low, 3),
+        "high": round(g.high, 3),
+        "gpu": g.gpu,
+        "basis": g.basis,
+        "measured_range": None if g.measured_low is None else {
+            "low": round(g.measured_low, 3), "high": round(g.measured_high, 3), "gpu": g.measured_gpu},
+        "text": g.text,
+    }
+
+
+# ---- shared text -------------------------------------------------------------------------------------
+def header_lines(h: ReportHeader) -> list[str]:
+    slo = []
+    if h.tpot_slo_ms is not None:
+        slo.append(f"TPOT p90 <= {h.tpot_slo_ms:g} ms")
+    if h.ttft_slo_ms is not None:
+        slo.append(f"TTFT <= {h.ttft_slo_ms:g} ms")
+    lines = [
+        f"{h.model} on {h.target_gpu}, context {h.context_len:,} tokens ({h.context_note})",
+        "latency targets: " + (", ".join(slo) if slo else "none (give --tpot-slo-ms / --ttft-slo-ms)"),
+        "from: " + ", ".join(h.sources),
+    ]
+    return lines + [f"note: {n}" for n in h.notes]
+
+
+def gain_line(r: Recommendation) -> str:
+    g = r.expected_gain
+    rng = f"{g.low:.1f}x" if abs(g.high - g.low) < 0.05 else f"{g.low:.1f}-{g.high:.1f}x"
+    return f"{rng} {g.metric} ({g.basis}) -- {g.text}"
+
+
+# ---- Markdown --------------------------------------------------------------------------------------
+def render_markdown(recs: list[Recommendation], header: ReportHeader) -> str:
+    """A Markdown section: the header, then one subsection per recommendation, best first."""
+    lines = ["## Recommendations", ""]
+    lines += [f"- {line}" for line in header_lines(header)]
+    if not recs:
+        lines += ["", "Nothing to recommend from these inputs: no int8-vs-16-bit comparison, batch curve or host-bound trace."]
+    for r in recs:
+        lines += [
+            "",
+            f"### {r.rank}. {KIND_LABELS.get(r.kind, r.kind)}: {r.change}",
+            "",
+            f"**Expected gain:** {gain_line(r)}  ",
+            f"**Confidence:** {r.confidence} -- {r.confidence_reason}  ",
+            f"**Measured:** {'yes' if r.measured else 'no (modelled)'}",
+            "",
+            f"**Why.** {r.why}",
+            "",
+            "**Evidence:**",
+            "",
+        ]
+        lines += [f"- {'' if e.measured else '(modelled) '}{e.text}" + (f" _[{e.source}]_" if e.source else "") for e in r.evidence]
+        if r.how:
+            lines += ["", "**How:**", ""]
+            lines += [f"- `{h}`" for h in r.how]
+        if r.target.get("scaled_from"):
+            lines += ["", f"_Scaling: {r.target['scaling']}._"]
+    return "\n".join(lines) + "\n"
+
+
+# ---- terminal --------------------------------------------------------------------------------------
+def render_terminal(recs: list[Recommendation], header: ReportHeader, console=None) -> None:
+    """Print the recommendations with rich, best first."""
+    from rich.console import Console
+
+    console = console or Console()
+    console.print("[bold]Recommendations[/bold]", highlight=False)
+    for line in header_lines(header):
+        console.print(f"  {_escape(line)}", style="dim", highlight=False)
+    if not recs:
+        console.print("Nothing to recommend from these inputs: no int8-vs-16-bit comparison, batch curve or host-bound trace.")
+    style = {"high": "bold green", "medium": "yellow", "low": "red"}
+    for r in recs:
+        console.print()
+        console.print(f"[bold]{r.rank}. [{KIND_LABELS.get(r.kind, r.kind)}][/bold] {_escape(r.change)}", highlight=False)
+        console.print(f"   [cyan]gain[/cyan]       {_escape(gain_line(r))}", highlight=False)
+        console.print(f"   [cyan]confidence[/cyan] [{style.get(r.confidence, '')}]{r.confidence}[/] -- {_escape(r.confidence_reason)}"
+                      f"{'' if r.measured else ' (gain modelled, not measured)'}", highlight=False)
+        console.print(f"   [cyan]why[/cyan]        {_escape(r.why)}", highlight=False)
+        console.print("   [cyan]evidence[/cyan]", highlight=False)
+        for e in r.evidence:
+            tag = "" if e.measured else "[magenta](modelled)[/magenta] "
+            src = f" [dim]\\[{e.source}][/dim]" if e.source else ""
+            console.print(f"     - {tag}{_escape(e.text)}{src}", highlight=False)
+        if r.how:
+            console.print("   [cyan]how[/cyan]", highlight=False)
+            for h in r.how:
+                console.print(f"     $ {_escape(h)}", highlight=False)
+        if r.target.get("scaled_from"):
+            console.print(f"   [dim]scaling: {_escape(r.target['scaling'])}[/dim]", highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
