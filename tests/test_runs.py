@@ -148,3 +148,17 @@ def test_cli_missing_folder_exit_2(tmp_path):
     result = _cli("runs", tmp_path / "nope")
     assert result.returncode == 2
     assert result.stderr.startswith("profkit: error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_discover_runs_never_follows_symlinks_out_of_the_folder(tmp_path):
+    from profkit.analyses.runs import discover_runs
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "secret.pt.trace.json"
+    secret.write_text('{"traceEvents": []}')
+    root = tmp_path / "traces"
+    root.mkdir()
+    (root / "link.pt.trace.json").symlink_to(secret)
+    (root / "linkdir").symlink_to(outside, target_is_directory=True)
+    assert discover_runs(root, inspect_traces=False) == []

@@ -122,11 +122,14 @@ def discover_runs(traces_dir, inspect_traces: bool = True) -> list[RunInfo]:
     if not root.is_dir():
         raise ProfkitError(f"{root}: no such folder; give the folder `profkit run --out` writes to (default: traces)")
     runs: list[RunInfo] = []
-    run_dirs = sorted({m.parent for m in root.rglob(MANIFEST_FILE) if ".profkit-cache" not in m.parts})
+    real_root = root.resolve()
+    run_dirs = sorted({m.parent for m in root.rglob(MANIFEST_FILE) if ".profkit-cache" not in m.parts and _inside(m, real_root)})
     for d in run_dirs:
         runs.append(read_run(d, root))
     for f in sorted(root.rglob("*")):
         if not f.is_file() or not f.name.endswith(_TRACE_SUFFIXES) or f.name == MANIFEST_FILE or ".profkit-cache" in f.parts:
+            continue
+        if not _inside(f, real_root):  # a symlink pointing out of the traces folder is never read
             continue
         if any(d in f.parents for d in run_dirs):
             continue
@@ -135,6 +138,10 @@ def discover_runs(traces_dir, inspect_traces: bool = True) -> list[RunInfo]:
             runs.append(info)
     runs.sort(key=lambda r: (r.created or "", r.run_id), reverse=True)
     return runs
+
+
+def _inside(path: Path, real_root: Path) -> bool:
+    return path.resolve().is_relative_to(real_root)
 
 
 def read_run(run_dir, traces_dir=None) -> RunInfo:

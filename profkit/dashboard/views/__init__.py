@@ -1,0 +1,1 @@
+"""The dashboard's pages: thin Streamlit scripts that `profkit.dashboard.app` runs through st.navigation (never imported)."""

@@ -1,0 +1,104 @@
+"""Small Streamlit building blocks the pages share (pickers, guarded loads, tables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from profkit.dashboard import data, state
+from profkit.errors import ProfkitError
+
+
+def require_root() -> Path:
+    root = state.root()
+    if root is None:
+        st.info("No traces directory: start the dashboard with `profkit dashboard TRACES_DIR`.")
+        st.stop()
+    return root
+
+
+def trace_picker(root: Path, label: str, current: str | None, key: str) -> str | None:
+    """A selectbox over every trace ref (directory traces, then this session's uploads)."""
+    refs = data.trace_refs(root) + list(state.uploads())
+    if current and current not in refs:
+        refs = [current] + refs  # e.g. a deep link; validated (and refused if bad) when loaded
+    if not refs:
+        return None
+    index = refs.index(current) if current in refs else 0
+    return st.selectbox(label, refs, index=index, format_func=data.ref_label, key=key)
+
+
+def setup_line(a, workload=None, versions: dict | None = None) -> str:
+    """One line: GPU, CUDA versions, software versions, and what ran (when known)."""
+    from profkit.report.analyze_render import cuda_version
+
+    m = a.metadata
+    parts = [m.gpu_name or "no GPU recorded", f"CUDA driver {cuda_version(m.cuda_driver_version)}, runtime {cuda_version(m.cuda_runtime_version)}"]
+    env = dict(versions or {})
+    for key in ("driver_version", "torch", "transformers", "bitsandbytes"):
+        value = ((m.manifest or {}).get("environment") or {}).get(key) or env.get(key)
+        if value:
+            parts.append(f"{'NVIDIA driver' if key == 'driver_version' else key} {value}")
+    if workload is not None:
+        names = {"precision": "precision", "batch_size": "batch", "prompt_len": "prompt", "mode": "mode"}
+        bits = [f"{label} {getattr(workload, k)}" for k, label in names.items() if getattr(workload, k, None) not in (None, "")]
+        if bits:
+            parts.append(", ".join(bits))
+    return " · ".join(parts)
+
+
+def load_or_stop(loader, *args):
+    """Call a data loader; on a ProfkitError show its message in the page and stop (no traceback)."""
+    try:
+        return loader(*args)
+    except ProfkitError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def or_none(loader, *args):
+    """Call a data loader; None instead of a ProfkitError (for optional extras such as defaults)."""
+    try:
+        return loader(*args)
+    except ProfkitError:
+        return None
+
+
+def table(rows, columns: dict, **kwargs) -> None:
+    """Dataclass rows (or dicts) as a sortable dataframe.
+
+    `columns` maps attribute -> heading, or -> (heading, number format) where the format is a
+    printf string ("%.2f") or a Streamlit preset ("percent"); other floats show two decimals.
+    """
+    specs = {attr: (spec, None) if isinstance(spec, str) else spec for attr, spec in columns.items()}
+    records = [{head: (r.get(attr) if isinstance(r, dict) else getattr(r, attr, None)) for attr, (head, _) in specs.items()} for r in rows]
+    frame = pd.DataFrame.from_records(records, columns=[head for head, _ in specs.values()])
+    config = {}
+    for head, fmt in specs.values():
+        if fmt is None and pd.api.types.is_float_dtype(frame[head]):
+            fmt = "%.2f"
+        if fmt is not None:
+            config[head] = st.column_config.NumberColumn(head, format=fmt)
+    st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
+
+
+def section_table(section) -> None:
+    """A `profkit.report.tables.Section` (what the CLI prints) as a dataframe plus its notes."""
+    if section.columns:
+        st.dataframe(pd.DataFrame(section.rows, columns=section.columns), hide_index=True)
+    for note in section.notes:
+        st.caption(note)
+
+
+def plot(fig) -> None:
+    st.plotly_chart(fig, config={"displaylogo": False})
+
+
+def go(page: str) -> None:
+    """Switch to one of the app's pages by its url path ("detail", "compare", ...)."""
+    from profkit.dashboard.app import PAGES, PAGES_DIR
+
+    script = next(script for script, _, _, url in PAGES if url == page)
+    st.switch_page(PAGES_DIR / script)
