@@ -162,3 +162,7 @@ def test_discover_runs_never_follows_symlinks_out_of_the_folder(tmp_path):
     (root / "link.pt.trace.json").symlink_to(secret)
     (root / "linkdir").symlink_to(outside, target_is_directory=True)
     assert discover_runs(root, inspect_traces=False) == []
+    from profkit.analyses.runs import links_leaving
+
+    found = links_leaving(root)
+    assert root / "link.pt.trace.json" in found and all(not p.resolve().is_relative_to(root.resolve()) for p in found)

@@ -140,6 +140,16 @@ def discover_runs(traces_dir, inspect_traces: bool = True) -> list[RunInfo]:
     return runs
 
 
+def links_leaving(traces_dir) -> list[Path]:
+    """Trace files and manifests under `traces_dir` that resolve outside it (symlinks): never read."""
+    root = Path(traces_dir)
+    real_root = root.resolve()
+    return sorted(
+        f for f in root.rglob("*")
+        if (f.name == MANIFEST_FILE or f.name.endswith(_TRACE_SUFFIXES)) and not _inside(f, real_root)
+    )
+
+
 def _inside(path: Path, real_root: Path) -> bool:
     return path.resolve().is_relative_to(real_root)
 

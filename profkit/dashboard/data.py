@@ -159,9 +159,9 @@ def runs_table(root: Path):
     """
     import pandas as pd
 
-    from profkit.analyses.runs import discover_runs
+    from profkit.analyses.runs import discover_runs, links_leaving
 
-    rows, outside, warnings = [], 0, []
+    rows, outside, warnings = [], len(links_leaving(root)), []
     for run in discover_runs(root):
         warnings += run.warnings
         for c in run.configs:
