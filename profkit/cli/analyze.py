@@ -63,14 +63,12 @@ def _emit(analyses, json_out, markdown) -> None:
     if json_out:
         import orjson
 
+        from profkit.cli.output import write_json
         from profkit.report.analysis_json import document
-        from profkit.trace.loader import replace_atomically
 
-        data = orjson.dumps(document(analyses), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY)
+        write_json(orjson.dumps(document(analyses), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n", json_out)
         if json_out == "-":
-            sys.stdout.buffer.write(data + b"\n")
             return
-        replace_atomically(Path(json_out), data)
     if markdown:
         sys.stdout.write(analyze_render.markdown(analyses))
     else:

@@ -20,25 +20,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Compare a baseline with candidates: set-up differences, step times with significance, kernel
         categories and operations aligned by what they compute, and a verdict."""
-        import json
         import sys
-        from pathlib import Path
 
+        from profkit.cli.output import json_text, write_json
         from profkit.analyses.compare import compare_paths
-        from profkit.errors import ProfkitError
         from profkit.report.compare_render import render_markdown, render_terminal, report_to_dict
 
         report = compare_paths(baseline, candidates, baseline_rep or (), k_sigma=k_sigma, rel_floor=rel_floor)
 
         if json_out is not None:
-            text = json.dumps(report_to_dict(report), indent=2, default=str) + "\n"
+            text = json_text(report_to_dict(report))
+            write_json(text, json_out)
             if json_out == "-":
-                sys.stdout.write(text)
                 return
-            try:
-                Path(json_out).write_text(text)
-            except OSError as exc:
-                raise ProfkitError(f"cannot write --json {json_out}: {exc.strerror}; give a writable path or '-'") from None
         if markdown:
             sys.stdout.write(render_markdown(report))
         else:

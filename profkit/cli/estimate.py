@@ -50,12 +50,10 @@ def register(app: typer.Typer) -> None:
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal tables."),
     ) -> None:
         """Memory (weights, KV cache, headroom, max batch) and roofline speeds for a model on a GPU."""
-        import json
         import sys
-        from pathlib import Path
 
+        from profkit.cli.output import json_text, write_json
         from profkit.analyses.estimate import estimate
-        from profkit.errors import ProfkitError
         from profkit.models import model_shape
         from profkit.report.estimate_render import estimate_to_dict, render_markdown, render_terminal
 
@@ -64,14 +62,10 @@ def register(app: typer.Typer) -> None:
         est = estimate(shape, spec, precision=precision, context_len=context_len, batch_size=batch_size)
 
         if json_out is not None:
-            text = json.dumps(estimate_to_dict(est), indent=2) + "\n"
+            text = json_text(estimate_to_dict(est))
+            write_json(text, json_out)
             if json_out == "-":
-                sys.stdout.write(text)
                 return
-            try:
-                Path(json_out).write_text(text)
-            except OSError as exc:
-                raise ProfkitError(f"cannot write --json {json_out}: {exc.strerror}; give a writable path or '-'") from None
         if markdown:
             sys.stdout.write(render_markdown(est))
         else:

@@ -26,13 +26,11 @@ def register(app: typer.Typer) -> None:
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal view."),
     ) -> None:
         """Ranked recommendations: what to change, why (measured numbers), expected gain (measured or modelled), confidence, how."""
-        import json
         import sys
-        from pathlib import Path
 
+        from profkit.cli.output import json_text, write_json
         from profkit.analyses.evidence import load_inputs
         from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig, recommend
-        from profkit.errors import ProfkitError
         from profkit.hardware.catalog import get_gpu
         from profkit.report.recommend_render import recommendations_to_json, render_markdown, render_terminal, report_header
 
@@ -43,14 +41,10 @@ def register(app: typer.Typer) -> None:
         recs = recommend(inputs, target, config)
 
         if json_out is not None:
-            text = json.dumps(recommendations_to_json(recs), indent=2) + "\n"
+            text = json_text(recommendations_to_json(recs))
+            write_json(text, json_out)
             if json_out == "-":
-                sys.stdout.write(text)
                 return
-            try:
-                Path(json_out).write_text(text)
-            except OSError as exc:
-                raise ProfkitError(f"cannot write --json {json_out}: {exc.strerror}; give a writable path or '-'") from None
         header = report_header(inputs, target, config, context_given=context_len is not None)
         if markdown:
             sys.stdout.write(render_markdown(recs, header))

@@ -32,12 +32,10 @@ def register(app: typer.Typer) -> None:
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal table."),
     ) -> None:
         """List runs (run id, date, GPU, driver, CUDA, torch, transformers, bitsandbytes, precisions, batch sizes)."""
-        import json
         import sys
-        from pathlib import Path
 
+        from profkit.cli.output import json_text, write_json
         from profkit.analyses.runs import RunFilter, discover_runs, filter_runs
-        from profkit.errors import ProfkitError
         from profkit.report.runs_render import render_markdown, render_terminal, runs_to_dict
 
         criteria = RunFilter(run_id=run_id, date=date, gpu=gpu, driver=driver, cuda=cuda, torch=torch, transformers=transformers, bitsandbytes=bitsandbytes,
@@ -45,14 +43,10 @@ def register(app: typer.Typer) -> None:
         runs = discover_runs(traces_dir, inspect_traces=not quick)
         shown = filter_runs(runs, criteria)
         if json_out is not None:
-            text = json.dumps(runs_to_dict(shown, traces_dir, criteria, len(runs)), indent=2, default=str) + "\n"
+            text = json_text(runs_to_dict(shown, traces_dir, criteria, len(runs)))
+            write_json(text, json_out)
             if json_out == "-":
-                sys.stdout.write(text)
                 return
-            try:
-                Path(json_out).write_text(text)
-            except OSError as exc:
-                raise ProfkitError(f"cannot write --json {json_out}: {exc.strerror}; give a writable path or '-'") from None
         if markdown:
             sys.stdout.write(render_markdown(shown, traces_dir, criteria, len(runs)))
         else:

@@ -54,7 +54,7 @@ def _summary(runs: list[RunInfo], traces_dir, criteria: RunFilter | None, total:
 
 
 def render_markdown(runs: list[RunInfo], traces_dir, criteria: RunFilter | None = None, total: int | None = None) -> str:
-    lines = [f"## Runs", "", _summary(runs, traces_dir, criteria, total), ""]
+    lines = ["## Runs", "", _summary(runs, traces_dir, criteria, total), ""]
     if runs:
         lines += ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _row(r)) + " |" for r in runs]
