@@ -369,6 +369,110 @@ def _compute_bound_batch(weight_s: float, per_seq_memory_s: float, per_seq_compu
     return max(1, math.ceil(weight_s / slope))
 
 
+@dataclass(frozen=True)
+class _Memory:
+    """The memory model's bytes for one configuration (see the module docstring)."""
+
+    weights: WeightBytes
+    kv_bytes_per_token: int
+    kv_bytes: int
+    activation_bytes: int
+    total_bytes: int
+    headroom_bytes: int
+    free_bytes: int
+    max_batch: int
+
+
+def _memory(shape: LlamaShape, gpu: GpuSpec, cfg: EstimateConfig) -> _Memory:
+    """Weights, KV cache, activations and CUDA context against the GPU's capacity; the largest batch that fits."""
+    weights = weight_bytes_breakdown(shape, cfg.precision)
+    kv_token = kv_bytes_per_token(shape, cfg.kv_dtype_bytes)
+    kv_per_sequence = kv_token * cfg.context_len
+    logits_seq = logits_bytes_per_sequence(shape)
+    prefill_act = prefill_activation_bytes(shape, cfg.context_len)
+    activations = prefill_act + cfg.batch_size * logits_seq
+    kv_total = kv_per_sequence * cfg.batch_size
+    total = weights.total_bytes + cfg.cuda_context_bytes + activations + kv_total
+    headroom = gpu.memory_bytes - weights.total_bytes - cfg.cuda_context_bytes
+    max_batch = max(0, (headroom - prefill_act) // (kv_per_sequence + logits_seq))
+    return _Memory(weights, kv_token, kv_total, activations, total, headroom, gpu.memory_bytes - total, max_batch)
+
+
+def _warnings(shape: LlamaShape, gpu: GpuSpec, cfg: EstimateConfig, mem: _Memory) -> tuple[str, ...]:
+    """What the reader must know: the weights or the batch do not fit; the context exceeds the model's."""
+    warnings = []
+    if mem.headroom_bytes <= 0:
+        warnings.append(f"the weights alone ({mem.weights.total_bytes / 2**30:.2f} GiB) do not fit on {gpu.name}; pick a smaller precision or a bigger GPU")
+    elif mem.free_bytes < 0:
+        warnings.append(
+            f"batch {cfg.batch_size} at {cfg.context_len} tokens does not fit ({mem.total_bytes / 2**30:.2f} GiB needed, "
+            f"{gpu.memory_bytes / 2**30:.2f} GiB on the GPU); the largest batch that fits is {mem.max_batch}"
+        )
+    if cfg.context_len > shape.max_position_embeddings:
+        warnings.append(f"context_len {cfg.context_len} exceeds the model's max_position_embeddings {shape.max_position_embeddings}")
+    return tuple(warnings)
+
+
+@dataclass(frozen=True)
+class _Step:
+    """One decode step or prefill at the roofline: bytes moved, FLOPs, and the time each takes alone (s)."""
+
+    bytes: int
+    flops: Flops
+    memory_s: float
+    compute_s: float
+
+    @property
+    def seconds(self) -> float:
+        return max(self.memory_s, self.compute_s)
+
+
+@dataclass(frozen=True)
+class _Roofline:
+    """One model / precision / KV dtype on one GPU: DRAM bandwidth (B/s) and the GEMM peaks (TFLOP/s)."""
+
+    shape: LlamaShape
+    cfg: EstimateConfig
+    bandwidth_bytes_per_s: float
+    linear_peak_tflops: float
+    other_peak_tflops: float
+    quantized_lm_head: bool
+
+    def _step(self, step_bytes: int, flops: Flops) -> _Step:
+        compute_s = _compute_seconds(flops, self.linear_peak_tflops, self.other_peak_tflops)
+        return _Step(step_bytes, flops, step_bytes / self.bandwidth_bytes_per_s, compute_s)
+
+    def decode_step(self, context: int, batch: int) -> _Step:
+        """One decode step of `batch` sequences at `context` cached tokens."""
+        step_bytes = decode_bytes_per_token(self.shape, self.cfg.precision, context, batch, self.cfg.kv_dtype_bytes)
+        per_seq = _decode_flops(self.shape, context, self.quantized_lm_head)
+        return self._step(step_bytes, Flops(per_seq.linear * batch, per_seq.other * batch))
+
+    def prefill(self, tokens: int, batch: int) -> _Step:
+        """Prefill of `batch` prompts of `tokens` tokens: weights once, each token's KV entry and embedding row."""
+        per_seq = _prefill_flops(self.shape, tokens, self.quantized_lm_head)
+        kv_token = kv_bytes_per_token(self.shape, self.cfg.kv_dtype_bytes)
+        step_bytes = (
+            decode_weight_read_bytes(self.shape, self.cfg.precision)
+            + batch * tokens * (kv_token + self.shape.hidden_size * ACTIVATION_DTYPE_BYTES)
+        )
+        return self._step(step_bytes, Flops(per_seq.linear * batch, per_seq.other * batch))
+
+    def compute_bound_batch(self, context: int) -> int | None:
+        """Smallest batch whose decode step at `context` is compute-bound (None: never)."""
+        weight_s = decode_weight_read_bytes(self.shape, self.cfg.precision) / self.bandwidth_bytes_per_s
+        one = self.decode_step(context, 1)
+        return _compute_bound_batch(weight_s, one.memory_s - weight_s, one.compute_s)
+
+
+def _roofline(shape: LlamaShape, gpu: GpuSpec, cfg: EstimateConfig, scheme: PrecisionScheme) -> _Roofline:
+    """The ceilings `scheme`'s GEMMs and reads meet on `gpu`."""
+    return _Roofline(
+        shape, cfg, gpu.bandwidth_gbps * 1e9, gpu.peak_for_dtype(scheme.linear_gemm_dtype),
+        gpu.peak_for_dtype(scheme.activation_dtype), scheme.quantize_lm_head and bool(shape.lm_head_params),
+    )
+
+
 def estimate(
     shape: LlamaShape,
     gpu: GpuSpec,
@@ -381,100 +485,31 @@ def estimate(
     """Memory, headroom, max batch and roofline speeds of ``shape`` on ``gpu`` at ``precision``."""
     cfg = EstimateConfig(precision, context_len, batch_size, kv_dtype_bytes, cuda_context_bytes)
     scheme = precision_scheme(cfg.precision)
-    warnings: list[str] = []
-
-    # Memory
-    weights = weight_bytes_breakdown(shape, cfg.precision)
-    kv_token = kv_bytes_per_token(shape, cfg.kv_dtype_bytes)
-    kv_per_sequence = kv_token * cfg.context_len
-    logits_seq = logits_bytes_per_sequence(shape)
-    prefill_act = prefill_activation_bytes(shape, cfg.context_len)
-    activations = prefill_act + cfg.batch_size * logits_seq
-    kv_total = kv_per_sequence * cfg.batch_size
-    total = weights.total_bytes + cfg.cuda_context_bytes + activations + kv_total
-    headroom = gpu.memory_bytes - weights.total_bytes - cfg.cuda_context_bytes
-    max_batch = max(0, (headroom - prefill_act) // (kv_per_sequence + logits_seq))
-    free = gpu.memory_bytes - total
-    if headroom <= 0:
-        warnings.append(f"the weights alone ({weights.total_bytes / 2**30:.2f} GiB) do not fit on {gpu.name}; pick a smaller precision or a bigger GPU")
-    elif free < 0:
-        warnings.append(
-            f"batch {cfg.batch_size} at {cfg.context_len} tokens does not fit ({total / 2**30:.2f} GiB needed, "
-            f"{gpu.memory_bytes / 2**30:.2f} GiB on the GPU); the largest batch that fits is {max_batch}"
-        )
-    if cfg.context_len > shape.max_position_embeddings:
-        warnings.append(f"context_len {cfg.context_len} exceeds the model's max_position_embeddings {shape.max_position_embeddings}")
-
-    # Speed
-    bandwidth = gpu.bandwidth_gbps * 1e9
-    linear_peak = gpu.peak_for_dtype(scheme.linear_gemm_dtype)
-    other_peak = gpu.peak_for_dtype(scheme.activation_dtype)
-    quant_lm_head = scheme.quantize_lm_head and bool(shape.lm_head_params)
-
-    def decode_step(context: int, batch: int) -> tuple[int, Flops, float, float]:
-        step_bytes = decode_bytes_per_token(shape, cfg.precision, context, batch, cfg.kv_dtype_bytes)
-        per_seq = _decode_flops(shape, context, quant_lm_head)
-        flops = Flops(per_seq.linear * batch, per_seq.other * batch)
-        return step_bytes, flops, step_bytes / bandwidth, _compute_seconds(flops, linear_peak, other_peak)
-
-    step_bytes, step_flops, mem_s, comp_s = decode_step(cfg.context_len, cfg.batch_size)
-    decode_s = max(mem_s, comp_s)
-    _, _, mem0_s, comp0_s = decode_step(0, cfg.batch_size)
-
-    weight_s = decode_weight_read_bytes(shape, cfg.precision) / bandwidth
-
-    def crossover(context: int) -> int | None:
-        _, _, one_mem_s, one_comp_s = decode_step(context, 1)
-        return _compute_bound_batch(weight_s, one_mem_s - weight_s, one_comp_s)
-
-    prefill = _prefill_flops(shape, cfg.context_len, quant_lm_head)
-    prefill_flops = Flops(prefill.linear * cfg.batch_size, prefill.other * cfg.batch_size)
-    prefill_bytes = (
-        decode_weight_read_bytes(shape, cfg.precision)
-        + cfg.batch_size * cfg.context_len * (kv_token + shape.hidden_size * ACTIVATION_DTYPE_BYTES)
-    )
-    prefill_comp_s = _compute_seconds(prefill_flops, linear_peak, other_peak)
-    prefill_mem_s = prefill_bytes / bandwidth
-    prefill_s = max(prefill_comp_s, prefill_mem_s)
-
+    mem = _memory(shape, gpu, cfg)
+    roof = _roofline(shape, gpu, cfg, scheme)
+    step, empty = roof.decode_step(cfg.context_len, cfg.batch_size), roof.decode_step(0, cfg.batch_size)
+    prefill = roof.prefill(cfg.context_len, cfg.batch_size)
     low, high = ENGINE_BANDWIDTH_EFFICIENCY
     return Estimate(
-        model=shape.name,
-        gpu_key=gpu.key,
-        gpu_name=gpu.name,
-        gpu_source=gpu.source,
-        precision=cfg.precision,
-        precision_description=scheme.description,
-        context_len=cfg.context_len,
-        batch_size=cfg.batch_size,
-        memory_bytes=gpu.memory_bytes,
-        weights_bytes=weights.total_bytes,
-        weights=weights,
-        kv_bytes_per_token=kv_token,
-        kv_bytes=kv_total,
-        cuda_context_bytes=cfg.cuda_context_bytes,
-        activation_bytes=activations,
-        total_bytes=total,
-        headroom_bytes=headroom,
-        free_bytes=free,
-        fits=free >= 0,
-        max_batch=int(max_batch),
-        bandwidth_gbps=gpu.bandwidth_gbps,
-        linear_peak_tflops=linear_peak,
-        other_peak_tflops=other_peak,
-        decode_bytes_per_step=step_bytes,
-        decode_flops_per_step=step_flops.total,
-        decode_ms_ideal=decode_s * 1e3,
-        decode_bound="memory" if mem_s >= comp_s else "compute",
-        decode_tokens_per_s_ideal=1.0 / decode_s,
-        decode_tokens_per_s_ideal_aggregate=cfg.batch_size / decode_s,
-        decode_tokens_per_s_ideal_empty_cache=1.0 / max(mem0_s, comp0_s),
-        decode_tokens_per_s_engine_range=(low / decode_s, high / decode_s),
-        decode_compute_bound_batch=crossover(cfg.context_len),
-        decode_compute_bound_batch_empty_cache=crossover(0),
-        prefill_flops=prefill_flops.total,
-        prefill_ms_ideal=prefill_s * 1e3,
-        prefill_bound="compute" if prefill_comp_s >= prefill_mem_s else "memory",
-        prefill_tokens_per_s_ideal=cfg.batch_size * cfg.context_len / prefill_s,
-        warnings=tuple(warnings),
+        model=shape.name, gpu_key=gpu.key, gpu_name=gpu.name, gpu_source=gpu.source, precision=cfg.precision,
+        precision_description=scheme.description, context_len=cfg.context_len, batch_size=cfg.batch_size,
+        # Memory
+        memory_bytes=gpu.memory_bytes, weights_bytes=mem.weights.total_bytes, weights=mem.weights,
+        kv_bytes_per_token=mem.kv_bytes_per_token, kv_bytes=mem.kv_bytes, cuda_context_bytes=cfg.cuda_context_bytes,
+        activation_bytes=mem.activation_bytes, total_bytes=mem.total_bytes, headroom_bytes=mem.headroom_bytes,
+        free_bytes=mem.free_bytes, fits=mem.free_bytes >= 0, max_batch=int(mem.max_batch),
+        # Speed
+        bandwidth_gbps=gpu.bandwidth_gbps, linear_peak_tflops=roof.linear_peak_tflops, other_peak_tflops=roof.other_peak_tflops,
+        decode_bytes_per_step=step.bytes, decode_flops_per_step=step.flops.total, decode_ms_ideal=step.seconds * 1e3,
+        decode_bound="memory" if step.memory_s >= step.compute_s else "compute",
+        decode_tokens_per_s_ideal=1.0 / step.seconds,
+        decode_tokens_per_s_ideal_aggregate=cfg.batch_size / step.seconds,
+        decode_tokens_per_s_ideal_empty_cache=1.0 / empty.seconds,
+        decode_tokens_per_s_engine_range=(low / step.seconds, high / step.seconds),
+        decode_compute_bound_batch=roof.compute_bound_batch(cfg.context_len),
+        decode_compute_bound_batch_empty_cache=roof.compute_bound_batch(0),
+        prefill_flops=prefill.flops.total, prefill_ms_ideal=prefill.seconds * 1e3,
+        prefill_bound="compute" if prefill.compute_s >= prefill.memory_s else "memory",
+        prefill_tokens_per_s_ideal=cfg.batch_size * cfg.context_len / prefill.seconds,
+        warnings=_warnings(shape, gpu, cfg, mem),
     )
