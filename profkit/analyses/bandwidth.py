@@ -18,7 +18,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 
 from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM, INT8_GEMM, categorize
 from profkit.analyses.steps import Step
@@ -229,7 +228,7 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
         if call is None:
             key = (int(trace.ops.dims_id[op_row]), int(trace.ops.types_id[op_row]))
             if key not in parsed:
-                parsed[key] = (_loads(trace.name(key[0])), _loads(trace.name(key[1])))
+                parsed[key] = (trace.json_list(key[0]), trace.json_list(key[1]))
             dims, types = parsed[key]
             name = trace.name(int(trace.ops.name_id[op_row]))
             call = calls[op_row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": cat, "dur_ns": 0, "kernels": Counter(), "n": 1, "bytes": op_bytes(name, dims, types), "flops": float(trace.ops.flops[op_row]) or op_flops(name, dims)}
@@ -239,13 +238,6 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
         if cat != _ATTENTION_IDX and call["cat"] == _ATTENTION_IDX:
             call["cat"] = cat
     return calls
-
-
-def _loads(text: str):
-    try:
-        return orjson.loads(text) if text else []
-    except orjson.JSONDecodeError:
-        return []
 
 
 def _gemm_rows(trace: Trace, gemm_calls: dict, peak_bw: float | None) -> list[GemmRow]:

@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 
 from profkit.trace.model import KERNEL, MEMCPY, MEMSET, NO_ID, Trace
 
@@ -124,7 +123,7 @@ def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, i
         return GEMM
     if _NORM_NAME.search(name) or op in _NORM_OPS:
         return NORMALIZATION
-    if op in _KV_OPS or (op == "aten::cat" and _is_kv_cat(trace.name(dims_id))):
+    if op in _KV_OPS or (op == "aten::cat" and _is_kv_cat(trace.json_list(dims_id))):
         return KV_CACHE
     if op.startswith("aten::") or "elementwise" in name or "vectorized" in name:
         return ELEMENTWISE
@@ -142,13 +141,12 @@ def _triton_category(kind: str, name: str) -> str:
     return ELEMENTWISE
 
 
-def _is_kv_cat(dims_json: str) -> bool:
+def _is_kv_cat(dims: list) -> bool:
     """HF DynamicCache appends along the sequence axis: cat([past[B,H,S,D], new[B,H,1,D]], dim=-2)."""
     try:
-        dims = orjson.loads(dims_json) if dims_json else None
         tensors = dims[0]
         return len(tensors) >= 2 and all(len(t) == 4 for t in tensors) and tensors[0][-1] == tensors[1][-1] and tensors[0][-2] != tensors[1][-2]
-    except (orjson.JSONDecodeError, TypeError, IndexError, KeyError):
+    except (TypeError, IndexError, KeyError):
         return False
 
 

@@ -244,7 +244,7 @@ def _infer_phases_from_embedding(trace: Trace, steps: list[Step]) -> bool:
     if not emb_ids:
         return False
     rows = np.flatnonzero(np.isin(ops.name_id, list(emb_ids)))
-    tokens_per_row = [_embedding_tokens(trace.name(ops.dims_id[r])) for r in rows]
+    tokens_per_row = [_embedding_tokens(trace.json_list(int(ops.dims_id[r]))) for r in rows]
     seen_prefill = False
     for s in steps:
         inside = [t for r, t in zip(rows, tokens_per_row) if s.lo_ns <= ops.ts_ns[r] < s.hi_ns and t is not None]
@@ -255,14 +255,8 @@ def _infer_phases_from_embedding(trace: Trace, steps: list[Step]) -> bool:
     return seen_prefill
 
 
-def _embedding_tokens(dims_json: str) -> int | None:
+def _embedding_tokens(dims: list) -> int | None:
     """Tokens per sequence of aten::embedding(weight[V, H], indices[B, S])."""
-    import orjson
-
-    try:
-        dims = orjson.loads(dims_json) if dims_json else None
-    except orjson.JSONDecodeError:
-        return None
     if not dims or len(dims) < 2 or not isinstance(dims[1], list) or not dims[1]:
         return None
     return int(dims[1][-1])

@@ -21,7 +21,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-import orjson
 
 from profkit.analyses.steps import GRAPH_LAUNCH_CALLS
 from profkit.trace.model import NO_ID, Trace
@@ -175,7 +174,7 @@ def _precision(trace: Trace, present: dict) -> tuple[str | None, str]:
     weight: Counter = Counter()
     for (name_id, dims_id, types_id), calls in _op_signatures(trace, set(_WEIGHT_OPERAND)).items():
         op = trace.name(name_id)
-        dims, types = _loads(trace.name(dims_id)), _loads(trace.name(types_id))
+        dims, types = trace.json_list(dims_id), trace.json_list(types_id)
         i = _WEIGHT_OPERAND[op]
         if len(dims) > i and len(types) > i and isinstance(dims[i], list) and len(dims[i]) == 2:
             precision = _PRECISION_BY_TYPE.get(types[i])
@@ -207,7 +206,7 @@ def _embedding_facts(trace: Trace) -> tuple[tuple, str]:
     prompts: Counter = Counter()
     vocab = hidden = None
     for (_, dims_id, _), n in _op_signatures(trace, set(_EMBEDDING_OPS)).items():
-        dims = _loads(trace.name(dims_id))
+        dims = trace.json_list(dims_id)
         if len(dims) < 2 or not _is_shape(dims[0], 2) or not _is_shape(dims[1]):
             continue
         vocab, hidden = dims[0]
@@ -255,7 +254,7 @@ def _intermediate(trace: Trace, hidden: int | None, vocab: int | None) -> int | 
         return None
     best = None
     for _, dims_id, _ in _op_signatures(trace, {"aten::linear", "MatMul8bitLt"}):
-        dims = _loads(trace.name(dims_id))
+        dims = trace.json_list(dims_id)
         if len(dims) >= 2 and _is_shape(dims[1], 2):
             out_features, in_features = dims[1]
             if in_features == hidden and out_features != vocab and out_features > hidden:
@@ -279,9 +278,3 @@ def _is_shape(value, rank: int | None = None) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(d, int) for d in value) and (rank is None or len(value) == rank)
 
 
-def _loads(text: str):
-    try:
-        value = orjson.loads(text) if text else []
-    except orjson.JSONDecodeError:
-        return []
-    return value if isinstance(value, list) else []

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
+import orjson
 
 # gpu.kind values
 KERNEL, MEMCPY, MEMSET = 0, 1, 2
@@ -80,6 +81,20 @@ class Trace:
         if not self._ids:
             self._ids.update({s: i for i, s in enumerate(self.strings)})
         return self._ids.get(text, NO_ID)
+
+    def json_list(self, string_id: int) -> list:
+        """An interned JSON list (recorded `Input Dims` / `Input type`) parsed, memoised; [] when absent."""
+        parsed = self.memo.setdefault("json_lists", {})
+        value = parsed.get(string_id)
+        if value is None:
+            try:
+                value = orjson.loads(self.strings[string_id]) if string_id >= 0 else []
+            except orjson.JSONDecodeError:
+                value = []
+            if not isinstance(value, list):
+                value = []
+            parsed[string_id] = value
+        return value
 
     def ids_where(self, predicate) -> np.ndarray:
         """Boolean lookup table over string ids: `mask[table.name_id]` selects rows by name."""

@@ -11,7 +11,6 @@ operation. Everything here is per trace and memoised in `trace.memo`.
 from __future__ import annotations
 
 import numpy as np
-import orjson
 
 from profkit.analyses.kernels import CATEGORIES, CATEGORY_LABELS, categorize
 from profkit.analyses.steps import GRAPH_LAUNCH_CALLS
@@ -83,7 +82,7 @@ def _primary_gemms(trace: Trace) -> dict[int, tuple[str, int, int]]:
             name = ids[int(ops.name_id[row])]
             dims_id = int(ops.dims_id[row])
             if dims_id not in parsed:
-                parsed[dims_id] = _loads(trace.name(dims_id))
+                parsed[dims_id] = trace.json_list(dims_id)
             kn = _gemm_kn(name, parsed[dims_id])
             if kn is None:
                 continue
@@ -110,14 +109,6 @@ def _gemm_kn(op: str, dims: list) -> tuple[int, int] | None:
 
 def _is_shape(v) -> bool:
     return isinstance(v, list) and all(isinstance(d, int) for d in v)
-
-
-def _loads(text: str) -> list:
-    try:
-        v = orjson.loads(text) if text else []
-    except orjson.JSONDecodeError:
-        return []
-    return v if isinstance(v, list) else []
 
 
 def graph_launched(trace: Trace) -> np.ndarray:
