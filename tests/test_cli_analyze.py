@@ -77,3 +77,19 @@ def test_gpu_override_and_measured_bandwidth():
     assert measured["phases"]["decode"]["mbu"] == pytest.approx(bw / 4251.8)
     assert measured["metadata"]["peak_source"] == "measured"
     assert a100["metadata"]["gpu_spec_key"] == "a100-40gb-sxm" and a100["phases"]["decode"]["peak_bandwidth_gbps"] == 1555.0
+
+
+def test_measured_ceilings_from_run_results():
+    t = json.loads(run_cli("analyze", sample("h200_llama3-8b_bf16_b16"), "--ceilings", SAMPLES / "h200_run_results.json", "--json", "-").stdout)["traces"][0]
+    # traces/samples/README.md: H200 copy 4.25 TB/s (read+write), bf16 matmul 791 TFLOP/s
+    assert t["metadata"]["peak_source"] == "measured"
+    assert t["metadata"]["peak_bandwidth_gbps"] == pytest.approx(4251.8, abs=0.1)
+    prefill = t["phases"]["prefill"]
+    assert prefill["peak_tflops"] == pytest.approx(791.1, abs=0.1)
+    assert prefill["mfu"] == pytest.approx(prefill["achieved_tflops"] / 791.13, rel=1e-3)
+    assert 0.6 < prefill["mfu"] < 0.8  # batch-16 prefill runs GEMMs at ~70% of what this H200 reaches
+
+
+def test_ceilings_of_another_gpu_are_refused():
+    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(sample("h100_llama3-8b_bf16_b1_static_compiled")), "--ceilings", str(SAMPLES / "h200_run_results.json")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "measured on NVIDIA H200" in r.stderr and "Traceback" not in r.stderr

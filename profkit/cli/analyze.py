@@ -18,6 +18,7 @@ def analyze(
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown report instead of the terminal one."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
     bandwidth_gbps: Optional[float] = typer.Option(None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."),
+    ceilings: Optional[Path] = typer.Option(None, "--ceilings", help="Run-results JSON with measured 'ceilings' (copy GB/s, matmul TFLOP/s) of the same GPU; MBU/MFU are then judged against them."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Parse the trace files again instead of using the parsed-trace cache."),
     hta: bool = typer.Option(False, "--hta", help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace."),
 ) -> None:
@@ -29,27 +30,43 @@ def analyze(
     analyses = []
     for path in paths:
         trace = load_trace(path, use_cache=not no_cache)
-        analyses.append(analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, trace)))
+        analyses.append(analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, ceilings, trace)))
     _emit(analyses, json_out, markdown)
     if hta:
         _run_hta(paths)
 
 
-def _gpu_override(key, bandwidth_gbps, trace):
+def _gpu_override(key, bandwidth_gbps, ceilings_path, trace):
+    """The catalog GPU to judge against: --gpu, else matched from the trace; with measured ceilings."""
     from profkit.errors import ProfkitError
     from profkit.hardware.catalog import get_gpu, match_gpu, with_measured
 
-    spec = get_gpu(key) if key else None
-    if bandwidth_gbps is not None:
-        if bandwidth_gbps <= 0:
-            raise ProfkitError(f"--bandwidth-gbps must be positive, got {bandwidth_gbps}")
-        if spec is None and trace.device_properties:
-            props = trace.device_properties[0]
-            spec = match_gpu(str(props.get("name", "")), props.get("totalGlobalMem"))
-        if spec is None:
-            raise ProfkitError("--bandwidth-gbps needs a GPU to override: add --gpu KEY (see `profkit estimate --help` for catalog keys)")
-        spec = with_measured(spec, bandwidth_gbps=bandwidth_gbps)
-    return spec
+    if key is None and bandwidth_gbps is None and ceilings_path is None:
+        return None  # analyze_trace matches the trace's GPU itself
+    props = trace.device_properties[0] if trace.device_properties else {}
+    spec = get_gpu(key) if key else match_gpu(str(props.get("name", "")), props.get("totalGlobalMem"))
+    if spec is None:
+        raise ProfkitError(f"{trace.path}: GPU {props.get('name')!r} is not in the catalog; add --gpu KEY (see `profkit estimate --help` for catalog keys)")
+    peaks = {}
+    if ceilings_path is not None:
+        measured = _measured_ceilings(ceilings_path, props.get("name"))
+        bandwidth_gbps = bandwidth_gbps if bandwidth_gbps is not None else measured.bandwidth_gbps
+        peaks = measured.peak_tflops
+    if bandwidth_gbps is not None and bandwidth_gbps <= 0:
+        raise ProfkitError(f"--bandwidth-gbps must be positive, got {bandwidth_gbps}")
+    if bandwidth_gbps is None and not peaks:
+        return spec
+    return with_measured(spec, bandwidth_gbps=bandwidth_gbps, peak_tflops=peaks)
+
+
+def _measured_ceilings(path, trace_gpu):
+    from profkit.errors import ProfkitError
+    from profkit.hardware.ceilings import read_ceilings
+
+    measured = read_ceilings(path)
+    if trace_gpu and measured.gpu_name and measured.gpu_name != trace_gpu:
+        raise ProfkitError(f"{path}: ceilings were measured on {measured.gpu_name}, the trace ran on {trace_gpu}; give ceilings of the same GPU")
+    return measured
 
 
 def _emit(analyses, json_out, markdown) -> None:
