@@ -66,6 +66,10 @@ def test_directory_gives_one_table_across_traces():
     assert "Across traces" in r.stdout
     for name in ("h200_llama3-8b_int8_b1", "h100_llama3-8b_bf16_b1_static_compiled", "h200_llama3-8b_fp16_b1"):
         assert name in r.stdout
+    across = r.stdout[r.stdout.index("Across traces"):]
+    # configuration from the trace itself, and profiled decode tokens/s = batch / decode step time
+    assert "bf16 b16 p128 eager" in across and "438.1" in across  # 16 / 36.52 ms
+    assert "bf16 b1 p128 compiled" in across and "87.2" in across  # 1 / 11.47 ms
 
 
 def test_gpu_override_and_measured_bandwidth():

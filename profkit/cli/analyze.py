@@ -26,12 +26,15 @@ def analyze(
     from profkit.analyses.summary import analyze_trace
     from profkit.trace import find_traces, load_trace
 
+    from profkit.analyses.workload import describe_workload
+
     paths = find_traces(traces)
-    analyses = []
+    analyses, workloads = [], []
     for path in paths:
         trace = load_trace(path, use_cache=not no_cache)
         analyses.append(analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, ceilings, trace)))
-    _emit(analyses, json_out, markdown)
+        workloads.append(describe_workload(trace, analyses[-1]))
+    _emit(analyses, workloads, json_out, markdown)
     if hta:
         _run_hta(paths)
 
@@ -69,7 +72,7 @@ def _measured_ceilings(path, trace_gpu):
     return measured
 
 
-def _emit(analyses, json_out, markdown) -> None:
+def _emit(analyses, workloads, json_out, markdown) -> None:
     import sys
 
     from profkit.report import analyze_render
@@ -87,9 +90,9 @@ def _emit(analyses, json_out, markdown) -> None:
         if json_out == "-":
             return
     if markdown:
-        sys.stdout.write(analyze_render.markdown(analyses))
+        sys.stdout.write(analyze_render.markdown(analyses, workloads))
     else:
-        analyze_render.terminal(analyses)
+        analyze_render.terminal(analyses, workloads)
 
 
 def _run_hta(paths) -> None:

@@ -152,18 +152,23 @@ def _cpu_ops(a: TraceAnalysis) -> Section:
     return Section("Top-level CPU ops (host time, whole trace)", ["op", "calls", "total ms"], rows)
 
 
-def overview_section(analyses: list[TraceAnalysis]) -> Section:
-    """One row per trace: the table across configurations of a run."""
+def overview_section(analyses: list[TraceAnalysis], workloads: list | None = None) -> Section:
+    """One row per trace: the table across configurations of a run. `workloads` (from
+    `describe_workload`, same order) add the configuration and the profiled decode tokens/s."""
     rows = []
-    for a in analyses:
+    for i, a in enumerate(analyses):
         d = a.phases.get("decode")
         p = a.phases.get("prefill")
+        w = workloads[i] if workloads else None
+        tokens_per_s = w.batch_size * 1000.0 / d.stats.wall_ms if w and w.batch_size and d and d.stats.wall_ms else None
         rows.append(
             [
                 trace_title(a),
+                w.label() if w else "",
                 a.metadata.gpu_name or "none",
                 fmt(p.stats.wall_ms) if p else "n/a",
                 fmt(d.stats.wall_ms) if d else "n/a",
+                fmt(tokens_per_s, 1),
                 fmt(d.stats.gpu_busy_ms) if d else "n/a",
                 fmt(d.stats.idle_fraction, 3) if d else "n/a",
                 fmt(d.stats.kernels, 0) if d else "n/a",
@@ -172,15 +177,16 @@ def overview_section(analyses: list[TraceAnalysis]) -> Section:
                 (d.verdict.bound or "n/a") if d else "n/a",
             ]
         )
-    return Section("All traces (decode unless named)", ["trace", "GPU", "prefill ms", "decode ms", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"], rows, right_align_from=2)
+    notes = ["decode tok/s here = batch / profiled decode step time (the profiler adds overhead; `profkit run` records un-profiled timings in the manifest)."]
+    return Section("All traces (decode unless named)", ["trace", "config", "GPU", "prefill ms", "decode ms", "decode tok/s", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"], rows, notes, right_align_from=3)
 
 
-def markdown(analyses: list[TraceAnalysis]) -> str:
+def markdown(analyses: list[TraceAnalysis], workloads: list | None = None) -> str:
     parts = [render_md(a) for a in analyses]
     if len(analyses) > 1:
         from profkit.report.tables import render_markdown
 
-        parts.append(render_markdown("Across traces", [overview_section(analyses)]))
+        parts.append(render_markdown("Across traces", [overview_section(analyses, workloads)]))
     return "\n\n".join(parts) + "\n"
 
 
@@ -190,10 +196,10 @@ def render_md(a: TraceAnalysis) -> str:
     return render_markdown(trace_title(a), sections(a))
 
 
-def terminal(analyses: list[TraceAnalysis], console=None) -> None:
+def terminal(analyses: list[TraceAnalysis], workloads: list | None = None, console=None) -> None:
     from profkit.report.tables import render_terminal
 
     for a in analyses:
         render_terminal(trace_title(a), sections(a), console)
     if len(analyses) > 1:
-        render_terminal("Across traces", [overview_section(analyses)], console)
+        render_terminal("Across traces", [overview_section(analyses, workloads)], console)
