@@ -29,15 +29,6 @@ B16 = SAMPLES / "h200_llama3-8b_bf16_b16.pt.trace.json.gz"
 COMPILED = SAMPLES / "h100_llama3-8b_bf16_b1_static_compiled.pt.trace.json.gz"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    """One parsed-trace cache for the whole test session (shared with test_runs.py), not the user's."""
-    path = tmp_path_factory.getbasetemp() / "profkit-cache"
-    path.mkdir(exist_ok=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROFKIT_CACHE_DIR", str(path))
-        yield path
-
 
 @pytest.fixture(scope="module")
 def loaded():

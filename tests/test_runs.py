@@ -17,14 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "traces" / "samples"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache_dir(tmp_path_factory):
-    path = tmp_path_factory.getbasetemp() / "profkit-cache"
-    path.mkdir(exist_ok=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("PROFKIT_CACHE_DIR", str(path))
-        yield path
-
 
 def _manifest(run_id, created, gpu, driver, torch, configs):
     return {
