@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profkit.analyses.kernels import op_path
-from profkit.analyses.steps import BLOCKING_COPY_CALLS, SYNC_CALLS, Step
+from profkit.analyses.steps import BLOCKING_COPY_CALLS, SYNC_CALLS, Step, gpu_rows_launched_in
 from profkit.trace.model import COPY_DTOH, KERNEL, Trace
 
 HTA_CONSECUTIVE_KERNEL_DELAY_NS = 30_000
@@ -181,8 +181,8 @@ def _sync_issuers(trace: Trace, steps: list[Step], top_n: int = 5) -> list[Issue
             op_row = int(trace.runtime_op_row[r])
             path = op_path(trace, op_row) if op_row >= 0 else "(no op: profiler step / user code)"
             counts[f"{path} -> {trace.name(int(rt.name_id[r]))}"] += 1
-        d2h = np.flatnonzero((trace.gpu.copy_kind == COPY_DTOH) & (trace.gpu_launch_ts_ns >= s.lo_ns) & (trace.gpu_launch_ts_ns < s.hi_ns))
-        for g in d2h:
+        launched = gpu_rows_launched_in(trace, [s])
+        for g in launched[trace.gpu.copy_kind[launched] == COPY_DTOH]:
             op_row = int(trace.gpu_op_row[g])
             counts[f"{op_path(trace, op_row) if op_row >= 0 else '(no op)'} -> D2H copy"] += 1
     n = max(len(steps), 1)

@@ -163,7 +163,7 @@ def _measure(trace: Trace, name: str, lo: int, hi: int) -> Step:
     busy = intervals.covered_ns(*_gpu_union(trace), lo, hi)
     wall = hi - lo
     rt = _runtime_in(trace, lo, hi)
-    launched = _gpu_launched_in(trace, lo, hi)
+    launched = np.flatnonzero(_launched_mask(trace, lo, hi))
     kind = trace.gpu.kind[launched]
     rt_names = rt["names"]
     sync_mask = np.array([n in SYNC_CALLS or n in BLOCKING_COPY_CALLS for n in rt_names], dtype=bool)
@@ -200,9 +200,17 @@ def _runtime_in(trace: Trace, lo: int, hi: int) -> dict:
     return {"names": trace.names(trace.runtime.name_id[sl]), "dur_ns": trace.runtime.dur_ns[sl]}
 
 
-def _gpu_launched_in(trace: Trace, lo: int, hi: int) -> np.ndarray:
+def gpu_rows_launched_in(trace: Trace, steps) -> np.ndarray:
+    """Rows of the GPU activities whose launching call lies inside one of `steps` (sorted)."""
+    mask = np.zeros(len(trace.gpu), dtype=bool)
+    for s in steps:
+        mask |= _launched_mask(trace, s.lo_ns, s.hi_ns)
+    return np.flatnonzero(mask)
+
+
+def _launched_mask(trace: Trace, lo: int, hi: int) -> np.ndarray:
     launch = trace.gpu_launch_ts_ns
-    return np.flatnonzero((launch >= lo) & (launch < hi))
+    return (launch >= lo) & (launch < hi)
 
 
 # ---- phases --------------------------------------------------------------------------------

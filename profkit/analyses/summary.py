@@ -72,7 +72,7 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
     elif gpu is None:
         notes.append(f"GPU {_device_name(trace)!r} is not in the catalog: no peak bandwidth, MBU or MFU (give --gpu or --bandwidth-gbps)")
     phases = _phase_reports(trace, all_steps, stats, gpu)
-    all_rows = _rows_launched_in(trace, all_steps)
+    all_rows = steps_mod.gpu_rows_launched_in(trace, all_steps)
     return TraceAnalysis(
         metadata=_metadata(trace, gpu),
         has_gpu_activity=trace.has_gpu_activity,
@@ -88,7 +88,7 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
 
 def _phase_reports(trace: Trace, all_steps, stats, gpu) -> dict[str, PhaseReport]:
     steady = {p: [s for s in all_steps if s.phase == p and not s.outlier] or [s for s in all_steps if s.phase == p] for p in stats}
-    rows = {p: _rows_launched_in(trace, steady[p]) for p in stats}
+    rows = {p: steps_mod.gpu_rows_launched_in(trace, steady[p]) for p in stats}
     bws = {p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu) if trace.has_gpu_activity else None for p in stats}
     if any(bw is not None and bw.bytes_per_step is None for bw in bws.values()):
         fallback = _weight_bytes_fallback(trace, steady, rows)
@@ -118,16 +118,6 @@ def _weight_bytes_fallback(trace: Trace, steady, rows) -> dict:
         return {}
     donor_bytes, donor = max(donors)
     return {p: (donor_bytes, f"the GEMM weight shapes of the {donor} steps") for p, b in per_phase.items() if b == 0}
-
-
-def _rows_launched_in(trace: Trace, steps) -> np.ndarray:
-    if not steps or not len(trace.gpu):
-        return np.empty(0, dtype=np.int64)
-    launch = trace.gpu_launch_ts_ns
-    mask = np.zeros(len(launch), dtype=bool)
-    for s in steps:
-        mask |= (launch >= s.lo_ns) & (launch < s.hi_ns)
-    return np.flatnonzero(mask)
 
 
 def _step_index(trace: Trace, steps, rows: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 from profkit.analyses.compare.attribution import activity_op_rows, containers, graph_launched, launching_op, op_roots, root_categories, root_key
 from profkit.analyses.compare.model import DiffRow, Side
 from profkit.analyses.kernels import CATEGORIES, CATEGORY_LABELS, categorize
-from profkit.analyses.steps import Step
+from profkit.analyses.steps import Step, gpu_rows_launched_in
 from profkit.analyses.summary import TraceAnalysis
 from profkit.trace.model import Trace
 
@@ -110,11 +110,7 @@ def _phase_table(trace: Trace, steps: list[Step]) -> tuple[dict[str, _Agg], dict
 
 def _activities_in(trace: Trace, steps: list[Step]) -> _Activities:
     """The GPU activities whose launch falls inside one of `steps`."""
-    launch = trace.gpu_launch_ts_ns
-    mask = np.zeros(len(launch), dtype=bool)
-    for s in steps:
-        mask |= (launch >= s.lo_ns) & (launch < s.hi_ns)
-    rows = np.flatnonzero(mask)
+    rows = gpu_rows_launched_in(trace, steps)
     return _Activities(categorize(trace)[rows], trace.gpu.dur_ns[rows], trace.gpu.name_id[rows], activity_op_rows(trace)[rows], graph_launched(trace)[rows])
 
 
