@@ -11,7 +11,7 @@ import os
 import zlib
 from pathlib import Path
 
-from typing import Union
+from typing import Any, Union
 
 import msgspec
 import numpy as np
@@ -44,12 +44,14 @@ _NO_RAW = msgspec.Raw(b"")
 class _Args(msgspec.Struct, rename={"external_id": "External id", "input_dims": "Input Dims", "input_type": "Input type"}):
     """The `args` fields profkit reads; every other field is skipped by the decoder."""
 
-    external_id: int = NO_ID
-    correlation: int = NO_ID
-    stream: Union[int, None] = None
-    device: int = 0
-    bytes: int = 0
-    flops: float = 0.0
+    # Numbers are decoded as whatever JSON type the writer used (ROCm writes some as strings, e.g.
+    # "bytes": "1", "stream": "0x0") and coerced by `_as_int`/`_as_float`.
+    external_id: Any = NO_ID
+    correlation: Any = NO_ID
+    stream: Any = None
+    device: Any = 0
+    bytes: Any = 0
+    flops: Any = 0.0
     input_dims: msgspec.Raw = _NO_RAW
     input_type: msgspec.Raw = _NO_RAW
 
@@ -235,23 +237,24 @@ def _build(path: Path, metadata: dict, events: list) -> Trace:
             table = gpu
             table["kind"].append(kind)
             table["copy_kind"].append(_copy_kind(name) if kind == MEMCPY else NO_ID)
-            table["stream"].append(args.stream if args.stream is not None else _tid(e))
-            table["device"].append(args.device)
-            table["correlation"].append(args.correlation)
-            table["external_id"].append(args.external_id)
-            table["bytes"].append(args.bytes)
+            stream = _as_int(args.stream, NO_ID)
+            table["stream"].append(stream if stream != NO_ID else _tid(e))
+            table["device"].append(_as_int(args.device, 0))
+            table["correlation"].append(_as_int(args.correlation, NO_ID))
+            table["external_id"].append(_as_int(args.external_id, NO_ID))
+            table["bytes"].append(_as_int(args.bytes, 0))
         elif cat in RUNTIME_CATEGORIES:
             table = rt
             table["tid"].append(_tid(e))
-            table["correlation"].append(args.correlation)
-            table["external_id"].append(args.external_id)
+            table["correlation"].append(_as_int(args.correlation, NO_ID))
+            table["external_id"].append(_as_int(args.external_id, NO_ID))
         elif cat in OP_CATEGORIES:
             table = ops
             table["tid"].append(_tid(e))
-            table["external_id"].append(args.external_id)
+            table["external_id"].append(_as_int(args.external_id, NO_ID))
             table["dims_id"].append(raw_id(args.input_dims))
             table["types_id"].append(raw_id(args.input_type))
-            table["flops"].append(args.flops)
+            table["flops"].append(_as_float(args.flops))
         else:
             table = ann
             table["tid"].append(_tid(e))
@@ -262,7 +265,7 @@ def _build(path: Path, metadata: dict, events: list) -> Trace:
     starts = [min(t["ts"]) for t in tables if t["ts"]]
     t0_us = min(starts) if starts else 0.0
     t0_ns = int(round(t0_us * 1000.0))
-    dtypes = {"kind": np.int8, "copy_kind": np.int8, "flops": np.float64, "stream": np.int32, "device": np.int32, "name_id": np.int32, "dims_id": np.int32, "types_id": np.int32}
+    dtypes = {"kind": np.int8, "copy_kind": np.int8, "flops": np.float64, "device": np.int32, "name_id": np.int32, "dims_id": np.int32, "types_id": np.int32}
     built = [_to_table(cols, dtypes, t0_ns) for cols in tables]
     return Trace(
         path=str(path),
@@ -289,6 +292,35 @@ def _raw_text(text: bytes) -> str | None:
     if b" " in text:  # Kineto writes ", " separators; intern one canonical spelling
         text = orjson.dumps(orjson.loads(text))
     return text.decode()
+
+
+_INT64_MAX = (1 << 63) - 1
+
+
+def _as_int(value, default: int) -> int:
+    """An integer field as written by any Kineto version: int, float, decimal or hex string; `default`
+    for anything else (a wrong type is ignored, never fatal) or a value outside int64."""
+    if type(value) is int:
+        return value if -_INT64_MAX <= value <= _INT64_MAX else default
+    try:
+        if isinstance(value, str):
+            number = int(value.strip(), 0)
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        else:
+            return default
+    except ValueError:
+        return default
+    return number if -_INT64_MAX <= number <= _INT64_MAX else default
+
+
+def _as_float(value) -> float:
+    if type(value) is float or type(value) is int:
+        return float(value)
+    try:
+        return float(value) if isinstance(value, str) else 0.0
+    except ValueError:
+        return 0.0
 
 
 def _tid(event: _Event) -> int:
