@@ -157,7 +157,8 @@ def test_trace_embeds_its_manifest_and_clock_anchor(sweep):
         assert embedded["run_id"] == "ci" and embedded["environment"] == m["environment"]
         assert embedded["settings"] == m["settings"] and embedded["model"] == m["model"]
         assert embedded["config"]["name"] == c["name"] and embedded["config"]["timing"] == c["timing"]
-        assert embedded["config"]["trace_file"] == c["trace_file"]
+        assert embedded["config"]["trace_file"] == c["trace_file"] and embedded["config"]["status"] == "ok"
+        assert trace["traceName"] == c["trace_file"]  # its final name, not the scratch file it was exported to
         assert trace["baseTimeNanoseconds"] == c["trace"]["base_time_ns"]
         # ts (µs) * 1000 + baseTimeNanoseconds is Unix time: the prefill step lies in the recorded window
         step1 = annotations(trace, "ProfilerStep#1")[0]

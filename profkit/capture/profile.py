@@ -25,6 +25,8 @@ from profkit.layout import TRACE_METADATA_KEY
 
 _BASE_TIME = re.compile(rb'"baseTimeNanoseconds"\s*:\s*(\d+)')
 _HEAD_BYTES = 1 << 20
+_TRACE_NAME = re.compile(rb'"traceName"\s*:\s*"(?:[^"\\]|\\.)*"')
+_TAIL_BYTES = 64 << 10
 
 
 @dataclass
@@ -68,6 +70,7 @@ def profile_generation(loop, input_ids: torch.Tensor, decode_tokens: int, warmup
         if raw.stat().st_size == 0:
             raise RuntimeError("torch.profiler exported an empty trace")
         base_time_ns = read_base_time_ns(raw)
+        set_trace_name(raw, trace_path.name)
         t0 = time.perf_counter()
         atomic_gzip(raw, trace_path)
         export_s += time.perf_counter() - t0
@@ -81,6 +84,24 @@ def read_base_time_ns(path: Path) -> int | None:
     with open(path, "rb") as f:
         match = _BASE_TIME.search(f.read(_HEAD_BYTES))
     return int(match.group(1)) if match else None
+
+
+def set_trace_name(path: Path, name: str) -> bool:
+    """Kineto ends the export with `"traceName": "<the path it wrote to>"` -- here a scratch file's.
+    Rewrite it in place to `name` (the trace's final file name); False when the tail has none."""
+    size = path.stat().st_size
+    start = max(0, size - _TAIL_BYTES)
+    with open(path, "r+b") as f:
+        f.seek(start)
+        tail = f.read()
+        found = list(_TRACE_NAME.finditer(tail))
+        if not found:
+            return False
+        last = found[-1]
+        f.seek(start)
+        f.write(tail[:last.start()] + b'"traceName": ' + json.dumps(name).encode() + tail[last.end():])
+        f.truncate()
+    return True
 
 
 def overhead(profiled: GenerationTiming, unprofiled_step_ms: float) -> dict:
