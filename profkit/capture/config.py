@@ -13,8 +13,32 @@ from pathlib import Path
 from profkit.errors import ProfkitError
 from profkit.layout import MANIFEST_FILE, NVML_SAMPLES_FILE, TRACE_SUFFIX  # noqa: F401  (re-exported)
 
-PRECISIONS = ("int8", "fp16", "bf16", "nf4")
-"""int8 = bitsandbytes LLM.int8 (`load_in_8bit=True`); nf4 = bitsandbytes 4-bit NF4 (`load_in_4bit=True`)."""
+PRECISIONS = ("int8", "fp16", "bf16", "nf4", "int8wo", "int4wo", "fp8")
+"""int8 = bitsandbytes LLM.int8 (`load_in_8bit=True`); nf4 = bitsandbytes 4-bit NF4 (`load_in_4bit=True`);
+int8wo / int4wo / fp8 = torchao int8 weight-only, int4 weight-only (tinygemm) and float8 dynamic
+activation + weight (per row), every nn.Linear lm_head included, on a bf16 model (`profkit.capture.model`)."""
+TORCHAO_PRECISIONS = ("int8wo", "int4wo", "fp8")
+"""Precisions that torchao's `quantize_` sets up (needs the torchao package)."""
+TORCHAO_REQUIREMENT = "torchao==0.18.0"
+"""The torchao release profkit is tested with (torch 2.13): what the error for a missing torchao asks for."""
+
+
+@dataclass(frozen=True)
+class DeviceRequirement:
+    """A precision that runs only on CUDA GPUs of at least some compute capability."""
+
+    min_compute_capability: tuple[int, int]
+    """Lowest (major, minor) compute capability whose kernels exist."""
+    why: str
+    """What needs it, in a few words (the refusal names it)."""
+
+
+GPU_ONLY_PRECISIONS = {
+    "int4wo": DeviceRequirement((8, 0), "torchao's int4 weight-only GEMM is the tinygemm CUDA kernel "
+                                        "(aten::_weight_int4pack_mm); torchao 0.18 has no CPU packing for it"),
+    "fp8": DeviceRequirement((8, 9), "float8 GEMMs (aten::_scaled_mm) need fp8 tensor cores: Ada, Hopper or newer"),
+}
+"""Precisions refused elsewhere (the CPU, older GPUs) with a one-line reason before anything runs."""
 MODES = ("eager", "compiled")
 """eager = HF forward with a DynamicCache; compiled = StaticCache + torch.compile (CUDA graphs on GPU)."""
 DEVICES = ("auto", "cpu", "cuda")
@@ -39,7 +63,7 @@ class RunConfig:
     """Shape for random weights: a name in `profkit.models.LLAMA_CONFIGS` (e.g. `tiny`) or a
     config.json path. None with no `model_path`: DEFAULT_RANDOM_MODEL for the device."""
     precisions: tuple[str, ...] = ("int8", "fp16", "bf16")
-    """Weight precisions to sweep, from PRECISIONS."""
+    """Weight precisions to sweep, from PRECISIONS (int4wo and fp8 need a CUDA GPU: GPU_ONLY_PRECISIONS)."""
     batch_sizes: tuple[int, ...] = (1, 4, 16, 64)
     """Sequences decoded together."""
     modes: tuple[str, ...] = ("eager",)
@@ -173,6 +197,25 @@ class ConfigSpec:
     @property
     def trace_file(self) -> str:
         return self.name + TRACE_SUFFIX
+
+
+def check_precisions_runnable(precisions, device: str, compute_capability: tuple[int, int] | None = None,
+                              gpu_name: str | None = None) -> None:
+    """ProfkitError (one line, naming --precisions) for the first precision that cannot run on `device`
+    (a GPU of `compute_capability`): a refusal before anything is loaded or written."""
+    for precision in precisions:
+        need = GPU_ONLY_PRECISIONS.get(precision)
+        if need is None:
+            continue
+        major, minor = need.min_compute_capability
+        if device != "cuda":
+            where = "this run is on the CPU"
+        elif compute_capability is not None and tuple(compute_capability) < need.min_compute_capability:
+            where = f"{gpu_name or 'this GPU'} is compute capability {compute_capability[0]}.{compute_capability[1]}"
+        else:
+            continue
+        raise ProfkitError(f"--precisions {precision}: needs a CUDA GPU of compute capability {major}.{minor} or newer "
+                           f"({need.why}); {where}. Drop {precision} from --precisions")
 
 
 def file_safe(name: str) -> str:

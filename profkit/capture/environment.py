@@ -38,8 +38,9 @@ def collect_environment(device: str) -> dict:
         "cuda_runtime": torch.version.cuda,
         "cudnn": _cudnn_version(),
         "torch": torch.__version__,
-        "transformers": _version_of("transformers"),
-        "bitsandbytes": _version_of("bitsandbytes"),
+        "transformers": version_of("transformers"),
+        "bitsandbytes": version_of("bitsandbytes"),
+        "torchao": version_of("torchao"),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": _cpu_count(),
@@ -56,7 +57,8 @@ def collect_environment(device: str) -> dict:
     return env
 
 
-def _version_of(package: str) -> str | None:
+def version_of(package: str) -> str | None:
+    """The installed version of a distribution, None when it is not installed."""
     from importlib import metadata
 
     try:

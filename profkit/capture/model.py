@@ -8,22 +8,53 @@ Precisions:
                 the rest stays fp16. Random weights take the same two steps transformers takes
                 (`replace_with_bnb_linear`, then `Int8Params(...).to(device)` quantizes).
   nf4        -- bitsandbytes 4-bit NF4 (`load_in_4bit=True`), bf16 compute and base dtype.
+  int8wo     -- torchao `Int8WeightOnlyConfig()`: int8 weights, one fp32 scale (+ int8 zero point) per
+                output row. Eager runs dequantize + bf16 mm; torch.compile fuses it into an int8 GEMM
+                (`aten::_weight_int8pack_mm` on CPU, a Triton kernel on GPU).
+  int4wo     -- torchao `Int4WeightOnlyConfig(group_size=128, int4_packing_format="tile_packed_to_4d")`:
+                packed 4-bit weights + bf16 scale and zero per 128 weights, tinygemm
+                `aten::_weight_int4pack_mm` (CUDA, compute capability >= 8.0).
+  fp8        -- torchao `Float8DynamicActivationFloat8WeightConfig(granularity=PerRow())`: e4m3 weights
+                with an fp32 scale per row, activations quantized per row on the fly, `aten::_scaled_mm`
+                (CUDA, compute capability >= 8.9).
+The torchao precisions build the bf16 model and call `torchao.quantization.quantize_` on it, which
+converts every nn.Linear, lm_head included (torchao's default filter); the embedding and norms stay
+bf16. Their configs are built with `set_inductor_config=False` so that loading a model never changes
+process-wide Inductor settings; compiled mode applies torchao's recommended Inductor settings
+(`TORCHAO_INDUCTOR_SETTINGS`) only while the configuration runs (`inductor_settings`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 import importlib.util
+import logging
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 
 import torch
 
+from profkit.capture.config import TORCHAO_PRECISIONS, TORCHAO_REQUIREMENT
 from profkit.errors import ProfkitError
 from profkit.models import LlamaShape, model_shape
 
-BASE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16}
-"""Dtype of everything that is not a quantized linear (embeddings, norms, lm_head, KV cache)."""
+BASE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16,
+               "int8wo": torch.bfloat16, "int4wo": torch.bfloat16, "fp8": torch.bfloat16}
+"""Dtype of everything that is not a quantized linear (embeddings, norms, KV cache; lm_head unless torchao quantizes it)."""
 NF4_COMPUTE_DTYPE = torch.bfloat16
+INT4_GROUP_SIZE = 128
+"""Weights per int4 scale/zero group (torchao's default; Llama 3's in_features are multiples of it)."""
+TORCHAO_INDUCTOR_SETTINGS = {
+    "coordinate_descent_tuning": True,
+    "coordinate_descent_check_all_directions": True,
+    "force_fuse_int_mm_with_mul": True,
+    "fx_graph_cache": True,
+    "triton.unique_kernel_names": True,
+}
+"""What torchao's `recommended_inductor_config_setter` (set_inductor_config=True) sets, applied in
+compiled mode for the torchao precisions while their configuration runs (torchao 0.18's list)."""
 
 
 @dataclass
@@ -35,6 +66,8 @@ class LoadedModel:
     tokenizer: object | None
     load_s: float
     weights_bytes: int
+    decode_weight_bytes: int
+    """weights_bytes less the embedding table (a decode step reads one row of it per sequence)."""
 
     @property
     def dtype(self) -> torch.dtype:
@@ -52,10 +85,80 @@ def quantization_config(precision: str, int8_threshold: float):
     return None
 
 
+def torchao_config(precision: str):
+    """The torchao `quantize_` config of a torchao precision, or None for the others."""
+    if precision not in TORCHAO_PRECISIONS:
+        return None
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        Int4WeightOnlyConfig,
+        Int8WeightOnlyConfig,
+        PerRow,
+    )
+
+    if precision == "int8wo":
+        return Int8WeightOnlyConfig(set_inductor_config=False)
+    if precision == "int4wo":
+        return Int4WeightOnlyConfig(group_size=INT4_GROUP_SIZE, int4_packing_format="tile_packed_to_4d",
+                                    set_inductor_config=False)
+    return Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
+
+
+def quantization_record(precision: str, int8_threshold: float, mode: str) -> dict | None:
+    """The manifest's per-configuration `quantization`: the library, its version, the config class and
+    every argument it was built with, and for a compiled torchao configuration the Inductor settings
+    it ran under (None for fp16/bf16)."""
+    from profkit.capture.environment import version_of
+
+    if precision in TORCHAO_PRECISIONS:
+        config, library = torchao_config(precision), "torchao"
+        extra = {"inductor_settings": dict(TORCHAO_INDUCTOR_SETTINGS)} if mode == "compiled" else {}
+    else:
+        config, library = quantization_config(precision, int8_threshold), "bitsandbytes"
+        extra = {}
+    if config is None:
+        return None
+    if dataclasses.is_dataclass(config):
+        args = {f.name: _jsonable(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    else:  # transformers' BitsAndBytesConfig is a plain class with to_dict()
+        args = {k: _jsonable(v) for k, v in config.to_dict().items()}
+    return {"library": library, "version": version_of(library), "config": type(config).__name__, "args": args, **extra}
+
+
+def _jsonable(value):
+    """A config argument as JSON: enums by value, dtypes by name, nested configs as {class, fields}."""
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value)
+    if isinstance(value, torch.dtype):
+        return str(value).removeprefix("torch.")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {"class": type(value).__name__, **{f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return repr(value)
+
+
+@contextmanager
+def inductor_settings(precision: str, mode: str):
+    """torchao's recommended Inductor settings around a compiled torchao configuration; nothing otherwise."""
+    if precision not in TORCHAO_PRECISIONS or mode != "compiled":
+        with nullcontext():
+            yield
+        return
+    import torch._inductor.config as inductor_config
+
+    with inductor_config.patch(TORCHAO_INDUCTOR_SETTINGS):
+        yield
+
+
 def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: str,
                int8_threshold: float, seed: int) -> LoadedModel:
     """Random weights of `model_ref`'s shape, or the checkpoint folder `model_ref`, ready for inference."""
-    _import_libraries(precision)  # not part of the load time
+    _import_libraries(precision, device)  # not part of the load time
     t0 = time.perf_counter()
     shape = model_shape(model_ref)
     if from_checkpoint:
@@ -69,14 +172,40 @@ def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: st
     if device == "cuda":
         torch.cuda.synchronize()
     load_s = time.perf_counter() - t0
-    return LoadedModel(model, shape, precision, device, tokenizer, load_s, weights_bytes(model))
+    total = weights_bytes(model)
+    return LoadedModel(model, shape, precision, device, tokenizer, load_s, total, total - _embedding_bytes(model))
 
 
-def _import_libraries(precision: str) -> None:
+def _import_libraries(precision: str, device: str = "cpu") -> None:
     import transformers  # noqa: F401
 
-    if quantization_config(precision, 0.0) is not None:
+    if precision in TORCHAO_PRECISIONS:
+        import_torchao(precision, device)
+    elif quantization_config(precision, 0.0) is not None:
         import bitsandbytes  # noqa: F401
+
+
+def import_torchao(precision: str, device: str):
+    """Import torchao, or a ProfkitError saying how to install it. On a CPU, torchao's CUDA-only
+    extensions cannot load; its warnings about them are held back (they say nothing about a CPU run)."""
+    quiet = _quiet_logger("torchao") if device == "cpu" else nullcontext()
+    try:
+        with quiet:
+            import torchao
+    except ImportError:
+        raise ProfkitError(f"--precisions {precision} runs torchao, which is not installed: pip install {TORCHAO_REQUIREMENT}") from None
+    return torchao
+
+
+@contextmanager
+def _quiet_logger(name: str):
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def hf_config(shape: LlamaShape):
@@ -100,7 +229,19 @@ def build_random(shape: LlamaShape, precision: str, device: str, int8_threshold:
     qconfig = quantization_config(precision, int8_threshold)
     if qconfig is not None:
         replace_linears_with_bnb(model, qconfig, device)
+    quantize_with_torchao(model, precision)
     return model
+
+
+def quantize_with_torchao(model: torch.nn.Module, precision: str) -> None:
+    """torchao's `quantize_` with the precision's config, in place (every nn.Linear, lm_head included);
+    nothing for the other precisions."""
+    config = torchao_config(precision)
+    if config is None:
+        return
+    from torchao.quantization import quantize_
+
+    quantize_(model, config)
 
 
 def replace_linears_with_bnb(model: torch.nn.Module, qconfig, device: str) -> None:
@@ -157,7 +298,11 @@ def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: flo
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise ProfkitError(f"--model {path}: cannot load the checkpoint ({exc}); is it a complete Hugging Face folder?") from None
-    return model.to(device) if qconfig is None else model
+    if qconfig is not None:
+        return model
+    model = model.to(device)
+    quantize_with_torchao(model, precision)
+    return model
 
 
 def load_tokenizer(path: str):
@@ -180,12 +325,32 @@ def _dtype_kwarg(dtype: torch.dtype) -> dict:
 
 def weights_bytes(model: torch.nn.Module) -> int:
     """Bytes of all parameters as stored (int8 / packed 4-bit for quantized weights), plus the int8
-    layers' per-row scales (SCB) and the 4-bit absmax tables: what a forward pass reads."""
-    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    layers' per-row scales (SCB) and the 4-bit absmax tables: what a forward pass reads. A torchao
+    weight counts the tensors it is made of (data, scales, zero points), not its logical bf16 size."""
+    total = sum(stored_bytes(p) for p in model.parameters())
     for module in model.modules():
         for stats in _quantization_stats(module):
             total += stats.numel() * stats.element_size()
     return total
+
+
+def _embedding_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the token-embedding table, 0 when lm_head shares it (then every step reads it whole)."""
+    embedding = model.get_input_embeddings().weight
+    output = model.get_output_embeddings()
+    if output is not None and output.weight is embedding:
+        return 0
+    return stored_bytes(embedding)
+
+
+def stored_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor occupies: a tensor subclass (torchao's Int8Tensor, Float8Tensor, ...) is the sum of
+    the inner tensors `__tensor_flatten__` names; a plain tensor numel x element size."""
+    flatten = getattr(type(tensor), "__tensor_flatten__", None)
+    if flatten is None or type(tensor) in (torch.Tensor, torch.nn.Parameter):
+        return tensor.numel() * tensor.element_size()
+    names, _ = tensor.__tensor_flatten__()
+    return sum(stored_bytes(inner) for inner in (getattr(tensor, n) for n in names) if isinstance(inner, torch.Tensor))
 
 
 def _quantization_stats(module) -> list[torch.Tensor]:
