@@ -351,15 +351,21 @@ def test_resume_refuses_different_measuring_settings_and_extends_the_sweep(tmp_p
 
 
 def test_interrupt_keeps_completed_configs_intact(tmp_path, monkeypatch):
-    cfg = RunConfig(precisions=("bf16",), batch_sizes=(1, 2), out_dir=str(tmp_path), run_id="i", **SMALL)
-    _fail_for(monkeypatch, {f"tiny_bf16_b2_p{PROMPT_LEN}_eager": KeyboardInterrupt()})
-    with pytest.raises(KeyboardInterrupt):
+    from profkit.capture.sweep import SweepInterrupted
+
+    cfg = RunConfig(precisions=("bf16",), batch_sizes=(1, 2, 3), out_dir=str(tmp_path), run_id="i", **SMALL)
+    b1, b2, b3 = (f"tiny_bf16_b{b}_p{PROMPT_LEN}_eager" for b in (1, 2, 3))
+    _fail_for(monkeypatch, {b2: KeyboardInterrupt()})
+    with pytest.raises(SweepInterrupted) as stop:
         run_sweep(cfg)
     run_dir = tmp_path / "i"
+    assert stop.value.kept == [b1] and stop.value.run_dir == run_dir
     manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
-    (done,) = manifest["configs"]
-    assert done["status"] == "ok" and read_trace(run_dir / done["trace_file"])[TRACE_METADATA_KEY]
-    assert sorted(p.name for p in run_dir.iterdir()) == sorted([MANIFEST_FILE, NVML_SAMPLES_FILE, done["trace_file"]])
+    status = {c["name"]: c for c in manifest["configs"]}
+    assert [status[n]["status"] for n in (b1, b2, b3)] == ["ok", "interrupted", "pending"]
+    assert status[b2]["trace_file"] is None and "interrupted" in status[b2]["error"]
+    assert read_trace(run_dir / status[b1]["trace_file"])[TRACE_METADATA_KEY]
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted([MANIFEST_FILE, NVML_SAMPLES_FILE, status[b1]["trace_file"]])
 
 
 def test_atomic_writes_leave_old_content_or_nothing(tmp_path, monkeypatch):

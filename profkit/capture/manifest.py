@@ -9,7 +9,8 @@ Schema (read by `profkit runs`, `compare` and the dashboard):
   settings     every RunConfig field, plus resolved device and compile mode
   nvml         {file, available, interval_s, columns, note}
   clock        how trace timestamps, NVML samples and config windows line up
-  configs      one entry per configuration (see `config_entry`), status ok / failed / oom
+  configs      one entry per configuration (see `config_entry`), written when the sweep starts:
+               status pending -> running -> ok / failed / oom (interrupted when Ctrl-C stopped it)
 
 Each trace embeds the run-level part plus its own config entry under `profkit_manifest`.
 """
@@ -25,6 +26,8 @@ from profkit.capture.files import atomic_write_json
 from profkit.errors import ProfkitError
 
 STATUS_OK, STATUS_FAILED, STATUS_OOM = "ok", "failed", "oom"
+STATUS_PENDING, STATUS_RUNNING, STATUS_INTERRUPTED = "pending", "running", "interrupted"
+"""Not finished: planned, in progress (or the process died there), stopped by Ctrl-C. --resume reruns them."""
 CLOCK_NOTE = (
     "All *_unix_s fields and nvml t_unix_s are time.time() seconds. A trace event's Unix time in ns is "
     "ts_us * 1000 + configs[i].trace.base_time_ns (Kineto's baseTimeNanoseconds, also at the trace's top level)."
@@ -67,8 +70,10 @@ def config_entry(spec: ConfigSpec, status: str = STATUS_OK, error: str | None = 
         "timing": None,
         "profiler_overhead": None,
         "weights_bytes": None,
+        "decode_weight_bytes": None,
         "load_s": None,
         "compile_mode": None,
+        "quantization": None,
         "trace": None,
         "t_start_unix_s": None,
         "t_end_unix_s": None,

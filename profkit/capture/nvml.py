@@ -7,6 +7,9 @@ Samples are taken every `interval_s` (20 Hz by default) on a daemon thread and s
 NVML's utilization figures are averages over the driver's own sample period (1/6 s to 1 s
 depending on the GPU), so single samples are coarse. Without NVML (a CPU machine) only process
 RSS is sampled and the GPU columns stay empty.
+
+The sweep appends the samples taken so far to `nvml_samples.csv` after every configuration
+(`Sampler.append_csv`): rows already in the file -- a resumed run's earlier configurations -- stay.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from profkit.capture.files import atomic_write_text
+from profkit.errors import ProfkitError
 
 SAMPLE_COLUMNS = ("t_unix_s", "gpu_util_pct", "mem_util_pct", "mem_used_bytes", "sm_clock_mhz", "power_w", "rss_bytes")
 
@@ -74,6 +78,7 @@ class Sampler:
         self.interval_s = interval_s
         self.samples: list[Sample] = []
         self.note: str | None = None
+        self._written = 0  # samples already appended to the file
         self._process = psutil.Process()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,10 +127,23 @@ class Sampler:
         window = [s.rss_bytes for s in list(self.samples) if t_start <= s.t_unix_s <= t_end]
         return max(window + [self._process.memory_info().rss])
 
-    def write_csv(self, path: Path) -> None:
+    def append_csv(self, path: Path) -> int:
+        """Append the samples not yet written to `path` (created with its header row when absent),
+        atomically: the file always holds whole rows, earlier ones -- also a previous run's -- kept.
+        Returns the number of rows appended."""
+        path = Path(path)
+        new = list(self.samples)[self._written:]
+        header = ",".join(SAMPLE_COLUMNS) + "\n"
+        try:
+            existing = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            existing = header
+        if not existing.startswith(header):
+            raise ProfkitError(f"{path}: its header is not {header.strip()!r}; move the file away to keep it, then resume")
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(SAMPLE_COLUMNS)
-        for s in list(self.samples):
+        for s in new:
             writer.writerow(["" if v is None else v for v in astuple(s)])
-        atomic_write_text(path, buf.getvalue())
+        atomic_write_text(path, existing + buf.getvalue())
+        self._written += len(new)
+        return len(new)

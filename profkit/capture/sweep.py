@@ -1,9 +1,12 @@
 """The sweep: every configuration of a `RunConfig`, one model load per precision.
 
 For each configuration: a warm-up generation, an un-profiled timed generation, then a profiled
-generation written as a trace; the manifest is rewritten (atomically) after each one, so Ctrl-C or
-a crash keeps every finished configuration. A failure or out-of-memory in one configuration is
-recorded in its manifest entry and the sweep goes on.
+generation written as a trace. The manifest is written when the sweep starts (every configuration
+`pending`) and rewritten (atomically) when each one starts (`running`) and ends, with the NVML
+samples taken so far appended to their file: Ctrl-C or a crash keeps every finished configuration,
+and the folder is a valid run folder from the first second. Ctrl-C marks the running configuration
+`interrupted` and raises `SweepInterrupted`, which says what was kept. A failure or out-of-memory
+in one configuration is recorded in its manifest entry and the sweep goes on.
 """
 
 from __future__ import annotations
@@ -17,12 +20,24 @@ from pathlib import Path
 import torch
 
 from profkit.capture.annotate import LayerRanges
-from profkit.capture.config import NVML_SAMPLES_FILE, RESUME_MUST_MATCH, ConfigSpec, RunConfig, expand_sweep, file_safe
+from profkit.capture.config import (
+    NVML_SAMPLES_FILE,
+    RESUME_MUST_MATCH,
+    ConfigSpec,
+    RunConfig,
+    check_precisions_runnable,
+    expand_sweep,
+    file_safe,
+)
 from profkit.capture.environment import collect_environment, host_name, resolve_device
 from profkit.capture.generate import COMPILE_MODES, GenerationLoop
 from profkit.capture.manifest import (
     STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_OK,
     STATUS_OOM,
+    STATUS_PENDING,
+    STATUS_RUNNING,
     check_resumable,
     completed,
     config_entry,
@@ -34,7 +49,7 @@ from profkit.capture.manifest import (
     upsert_config,
     write_manifest,
 )
-from profkit.capture.model import LoadedModel, load_model, make_prompt
+from profkit.capture.model import LoadedModel, inductor_settings, load_model, make_prompt, quantization_record
 from profkit.capture.nvml import SAMPLE_COLUMNS, Sampler
 from profkit.capture.profile import TRACE_METADATA_KEY, overhead, profile_generation
 from profkit.capture.timing import peak_gpu_memory_bytes, reset_peak_gpu_memory, run_generation, summarize, warm_up
@@ -54,6 +69,16 @@ class SweepReporter:
     def config_started(self, spec: ConfigSpec, what: str) -> None: ...
 
     def config_done(self, spec: ConfigSpec, entry: dict) -> None: ...
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep, after the manifest recorded what was kept."""
+
+    def __init__(self, run_dir: Path, kept: list[str]):
+        super().__init__(f"interrupted; kept {len(kept)} finished configurations in {run_dir}")
+        self.run_dir = run_dir
+        self.kept = kept
+        """Names of the configurations recorded as ok (this run's and, resumed, the earlier ones)."""
 
 
 @dataclass
@@ -80,6 +105,7 @@ def run_sweep(cfg: RunConfig, reporter: SweepReporter | None = None) -> SweepRes
     """Run every configuration of `cfg` not already completed; return the run folder and manifest."""
     reporter = reporter or SweepReporter()
     device = resolve_device(cfg.device)
+    check_precisions_runnable(cfg.precisions, device, *_gpu_capability(device))
     shape = model_shape(cfg.model_ref(device))
     _say_where(cfg, device, shape, reporter)
     run_dir = Path(cfg.out_dir) / (cfg.run_id or default_run_id(shape.name))
@@ -88,6 +114,8 @@ def run_sweep(cfg: RunConfig, reporter: SweepReporter | None = None) -> SweepRes
     done = completed(manifest, run_dir) if cfg.resume else set()
     specs = expand_sweep(cfg, shape.name)
     todo = [s for s in specs if s.name not in done]
+    for spec in todo:
+        upsert_config(manifest, config_entry(spec, status=STATUS_PENDING))
     result = SweepResult(run_dir, manifest, skipped=[s.name for s in specs if s.name in done])
     reporter.start(todo, [s for s in specs if s.name in done])
     sampler = Sampler(cfg.nvml_interval_s, use_gpu=device == "cuda", device_uuid=_device_uuid(device))
@@ -101,11 +129,29 @@ def run_sweep(cfg: RunConfig, reporter: SweepReporter | None = None) -> SweepRes
             if batch:
                 _run_precision(run, precision, batch)
                 result.ran.extend(s.name for s in batch)
+    except KeyboardInterrupt:
+        _mark_interrupted(manifest)
+        raise SweepInterrupted(run_dir, [c["name"] for c in manifest["configs"] if c["status"] == STATUS_OK]) from None
     finally:
         sampler.stop()
-        sampler.write_csv(run_dir / NVML_SAMPLES_FILE)
+        sampler.append_csv(run_dir / NVML_SAMPLES_FILE)
         write_manifest(run_dir, manifest)
     return result
+
+
+def _mark_interrupted(manifest: dict) -> None:
+    """The configuration that was running when Ctrl-C came is `interrupted`; pending ones stay pending."""
+    for c in manifest["configs"]:
+        if c["status"] == STATUS_RUNNING:
+            c.update(status=STATUS_INTERRUPTED, error="interrupted (Ctrl-C) before it finished", trace_file=None, trace=None)
+
+
+def _gpu_capability(device: str) -> tuple[tuple[int, int] | None, str | None]:
+    """(compute capability, name) of the GPU torch uses; (None, None) on the CPU."""
+    if device != "cuda":
+        return None, None
+    index = torch.cuda.current_device()
+    return torch.cuda.get_device_capability(index), torch.cuda.get_device_name(index)
 
 
 def default_run_id(model_name: str) -> str:
@@ -175,6 +221,7 @@ def _nvml_block(sampler: Sampler, cfg: RunConfig) -> dict:
 
 def _run_precision(run: _Run, precision: str, specs: list[ConfigSpec]) -> None:
     """Load the model once in `precision`, then run each of its configurations."""
+    _set_status(run, specs[0], STATUS_RUNNING)
     run.reporter.config_started(specs[0], f"loading {precision} model")
     try:
         loaded = load_model(run.cfg.model_ref(run.device), not run.cfg.random_weights, precision, run.device,
@@ -188,16 +235,25 @@ def _run_precision(run: _Run, precision: str, specs: list[ConfigSpec]) -> None:
         return
     try:
         for spec in specs:
+            _set_status(run, spec, STATUS_RUNNING)
             _finish(run, spec, run_config(run, spec, loaded))
     finally:
         del loaded
         _free_memory(run.device)
 
 
+def _set_status(run: _Run, spec: ConfigSpec, status: str) -> None:
+    """Record a configuration's new state in the manifest on disk (e.g. running: a crash shows where)."""
+    for c in run.manifest["configs"]:
+        if c["name"] == spec.name:
+            c["status"] = status
+    write_manifest(run.run_dir, run.manifest)
+
+
 def _finish(run: _Run, spec: ConfigSpec, entry: dict) -> None:
     upsert_config(run.manifest, entry)
     write_manifest(run.run_dir, run.manifest)
-    run.sampler.write_csv(run.run_dir / NVML_SAMPLES_FILE)
+    run.sampler.append_csv(run.run_dir / NVML_SAMPLES_FILE)
     run.reporter.config_done(spec, entry)
 
 
@@ -213,10 +269,14 @@ def is_oom(exc: BaseException) -> bool:
 
 def run_config(run: _Run, spec: ConfigSpec, loaded: LoadedModel) -> dict:
     """Measure one configuration; failures become the entry's status instead of propagating."""
-    entry = config_entry(spec)
-    entry.update(weights_bytes=loaded.weights_bytes, load_s=loaded.load_s, t_start_unix_s=time.time())
+    entry = config_entry(spec, status=STATUS_RUNNING)
+    entry.update(weights_bytes=loaded.weights_bytes, decode_weight_bytes=loaded.decode_weight_bytes,
+                 load_s=loaded.load_s, quantization=quantization_record(spec.precision, run.cfg.int8_threshold, spec.mode),
+                 t_start_unix_s=time.time())
     try:
-        _measure(run, spec, loaded, entry)
+        with inductor_settings(spec.precision, spec.mode):
+            _measure(run, spec, loaded, entry)
+        entry["status"] = STATUS_OK
     except ProfkitError:
         raise  # a usage error, the same for every configuration
     except Exception as exc:  # noqa: BLE001 -- recorded, the sweep goes on
@@ -267,7 +327,8 @@ def _profiled(run: _Run, spec: ConfigSpec, loop: GenerationLoop, input_ids: torc
     entry["trace_file"] = spec.trace_file
     with _layer_ranges(loop.model, run.cfg.layer_ranges, kineto=True):
         return profile_generation(loop, input_ids, run.cfg.traced_decode_tokens, run.cfg.warmup_decode_tokens,
-                                  run.device, run.run_dir / spec.trace_file, trace_metadata(run.manifest, entry))
+                                  run.device, run.run_dir / spec.trace_file,
+                                  trace_metadata(run.manifest, {**entry, "status": STATUS_OK}))  # it is ok if the trace exists
 
 
 @contextmanager

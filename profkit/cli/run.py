@@ -16,6 +16,13 @@ from profkit.errors import ProfkitError
 
 _DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
 SUMMARY_WIDTH = 160  # columns of the summary table when stdout is not a terminal
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells report for Ctrl-C
+
+
+def interrupted_line(run_dir, kept: list[str]) -> str:
+    """What Ctrl-C leaves behind, in one line."""
+    names = f": {', '.join(kept)}" if kept else ""
+    return f"profkit: interrupted; kept {len(kept)} finished configurations in {run_dir}{names}"
 
 
 def _csv(values) -> str:
@@ -57,7 +64,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="Local Hugging Face checkpoint folder, loaded with from_pretrained."),
         random_weights: bool = typer.Option(False, "--random-weights", help="Random weights of --model-config's shape (the default without --model); no download."),
         model_config: Optional[str] = typer.Option(None, "--model-config", help="Shape for random weights: llama-3-8b (default on GPU), tiny (default on CPU), or a config.json path."),
-        precisions: str = typer.Option(_csv(_DEFAULTS["precisions"]), "--precisions", help=f"Comma list of {', '.join(PRECISIONS)}."),
+        precisions: str = typer.Option(_csv(_DEFAULTS["precisions"]), "--precisions", help=f"Comma list of {', '.join(PRECISIONS)} (int8 = bitsandbytes LLM.int8; int8wo/int4wo/fp8 = torchao; int4wo and fp8 need a CUDA GPU)."),
         batch_sizes: str = typer.Option(_csv(_DEFAULTS["batch_sizes"]), "--batch-sizes", help="Comma list of batch sizes."),
         modes: str = typer.Option(_csv(_DEFAULTS["modes"]), "--mode", help=f"Comma list of {', '.join(MODES)} (compiled = static KV cache + torch.compile, CUDA graphs on GPU)."),
         prompt_len: int = typer.Option(_DEFAULTS["prompt_len"], "--prompt-len", help="Prompt tokens per sequence."),
@@ -85,9 +92,18 @@ def register(app: typer.Typer) -> None:
 
         from profkit.capture.sweep import run_sweep
 
+        from profkit.capture.sweep import SweepInterrupted
+
         console = Console(stderr=True)
-        with _ProgressReporter(console) as reporter:
-            result = run_sweep(cfg, reporter)
+        try:
+            with _ProgressReporter(console) as reporter:
+                result = run_sweep(cfg, reporter)
+        except SweepInterrupted as stop:
+            console.print(interrupted_line(stop.run_dir, stop.kept), highlight=False, soft_wrap=True)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
+        except KeyboardInterrupt:  # before the run folder was written
+            console.print("profkit: interrupted before the sweep started; nothing was written", highlight=False)
+            raise typer.Exit(INTERRUPTED_EXIT) from None
         _print_summary(Console(width=None if sys.stdout.isatty() else SUMMARY_WIDTH), result)
         failed = [c["name"] for c in result.manifest["configs"] if c["name"] in result.ran and c["status"] == "failed"]
         if failed:
