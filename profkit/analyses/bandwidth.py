@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM, INT8_GEMM, categorize
+from profkit.analyses.kernels import ATTENTION, CATEGORIES, FP8_GEMM, GEMM, INT4_GEMM, INT8_GEMM, categorize
 from profkit.analyses.steps import Step
 from profkit.hardware.catalog import GpuSpec, dtype_key
 from profkit.trace.model import Trace
@@ -44,8 +44,19 @@ _MM_OPS = {"aten::mm", "aten::bmm", "aten::_int_mm", "aten::matmul"}
 _ADDMM_OPS = {"aten::addmm", "aten::baddbmm"}
 _NK_WEIGHT_OPS = {"bitsandbytes::int8_linear_matmul"}  # B is [N, K] (out_features, in_features)
 _INT32_OUT_OPS = {"bitsandbytes::int8_linear_matmul", "aten::_int_mm"}
-_GEMM_IDX = CATEGORIES.index(GEMM)
-_INT8_GEMM_IDX = CATEGORIES.index(INT8_GEMM)
+# Weight-quantized GEMMs: every recorded input is read (activation, weight at its stored width --
+# int8 1 byte, int4 packed 0.5 byte --, scales and zeros) and the output is rows(A) x N in A's dtype.
+# N sits at (input index, dim index): int8pack B [N, K]; int4pack qScaleAndZeros [K/group, N, 2];
+# _scaled_mm B [K, N] (its output dtype is not recorded: torchao asks for bf16, OUTPUT_BYTES).
+QUANTIZED_GEMM_N = {
+    "aten::_weight_int8pack_mm": (1, 0),
+    "aten::_weight_int4pack_mm": (3, 1),
+    "aten::_weight_int4pack_mm_for_cpu": (3, 1),
+    "aten::_scaled_mm": (1, 1),
+}
+_QUANTIZED_OUTPUT_BYTES = {"aten::_scaled_mm": 2}
+_INT8 = "signed char"
+_GEMM_CATS = frozenset(CATEGORIES.index(c) for c in (GEMM, INT8_GEMM, INT4_GEMM, FP8_GEMM))
 _ATTENTION_IDX = CATEGORIES.index(ATTENTION)
 
 
@@ -98,6 +109,9 @@ def op_bytes(op: str, dims: list, types: list) -> int:
     """Bytes an op reads and writes, modelled from its recorded inputs."""
     if not dims:
         return 0
+    quantized = quantized_gemm_cost(op, dims, types)
+    if quantized is not None:
+        return quantized[0]
     pairs = list(zip(dims, types))
     if op in _MM_OPS or op in _NK_WEIGHT_OPS or op in _ADDMM_OPS:
         operands = pairs[1:3] if op in _ADDMM_OPS else pairs[:2]
@@ -108,6 +122,27 @@ def op_bytes(op: str, dims: list, types: list) -> int:
     read = sum(tensor_bytes(d, t) for d, t in pairs)
     out = tensor_bytes(*pairs[0]) if pairs else 0  # attention output has the query's shape
     return read + out
+
+
+def quantized_gemm_cost(op: str, dims: list, types: list) -> tuple[int, float] | None:
+    """(bytes, FLOPs) of one call of a weight-quantized GEMM (QUANTIZED_GEMM_N) or of an Inductor Triton
+    kernel that reads int8 (torchao int8 weight-only, fused): every tensor argument once, the kernel's
+    output being one of them. None for other ops or shapes that do not fit."""
+    pairs = list(zip(dims, types))
+    read = sum(tensor_bytes(d, t) for d, t in pairs)
+    if op.startswith("triton_") and _INT8 in types:
+        return read, 0.0
+    where = QUANTIZED_GEMM_N.get(op)
+    if where is None:
+        return None
+    try:
+        a = dims[0]
+        n = int(dims[where[0]][where[1]])
+        rows, k = math.prod(a[:-1]), int(a[-1])
+    except (TypeError, IndexError, ValueError):
+        return None
+    out_elem = _QUANTIZED_OUTPUT_BYTES.get(op) or DTYPE_BYTES.get(types[0] if types else "", 2)
+    return read + rows * n * out_elem, 2.0 * rows * n * k
 
 
 def _gemm_output_bytes(op: str, operands) -> int:
@@ -124,6 +159,9 @@ def _gemm_output_bytes(op: str, operands) -> int:
 
 def op_flops(op: str, dims: list) -> float:
     """FLOPs from shapes when the profiler recorded none: 2*M*N*K for GEMMs, 4*B*H*Sq*Sk*D for attention."""
+    if op in QUANTIZED_GEMM_N:
+        quantized = quantized_gemm_cost(op, dims, [])
+        return quantized[1] if quantized else 0.0
     try:
         if op in _MM_OPS or op in _NK_WEIGHT_OPS or op in _ADDMM_OPS:
             a, b = (dims[1], dims[2]) if op in _ADDMM_OPS else (dims[0], dims[1])
@@ -156,7 +194,7 @@ def weight_bytes_per_step(trace: Trace, steps: list[Step], rows: np.ndarray) -> 
     calls = _op_calls(trace, rows)
     total = 0
     for c in calls.values():
-        if c["cat"] in (_GEMM_IDX, _INT8_GEMM_IDX) and len(c["dims"]) >= 2:
+        if c["cat"] in _GEMM_CATS and len(c["dims"]) >= 2:
             operands = list(zip(c["dims"], c["types"]))
             weight = operands[2] if c["op"] in _ADDMM_OPS and len(operands) > 2 else operands[1]
             total += tensor_bytes(*weight)
@@ -171,9 +209,9 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
     """
     calls = _op_calls(trace, rows)
     n_steps = max(len(steps), 1)
-    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in (_GEMM_IDX, _INT8_GEMM_IDX)}
+    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in _GEMM_CATS}
     attn_calls = {r: c for r, c in calls.items() if c["cat"] == _ATTENTION_IDX}
-    unshaped = sum(c["n"] for c in calls.values() if not c["dims"] and c["cat"] in (_GEMM_IDX, _INT8_GEMM_IDX))
+    unshaped = sum(c["n"] for c in calls.values() if not c["dims"] and c["cat"] in _GEMM_CATS)
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps
     attn_bytes = sum(c["bytes"] for c in attn_calls.values()) / n_steps
     total_bytes = gemm_bytes + attn_bytes
@@ -222,7 +260,7 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
     calls: dict[int, dict] = {}
     parsed: dict[tuple[int, int], tuple] = {}
     for g, cat, op_row in zip(rows.tolist(), cats.tolist(), op_rows.tolist()):
-        if op_row < 0 or cat not in (_GEMM_IDX, _INT8_GEMM_IDX, _ATTENTION_IDX):
+        if op_row < 0 or (cat not in _GEMM_CATS and cat != _ATTENTION_IDX):
             continue
         call = calls.get(op_row)
         if call is None:

@@ -17,6 +17,8 @@ from profkit.trace.model import KERNEL, MEMCPY, MEMSET, NO_ID, Trace
 
 GEMM = "gemm"
 INT8_GEMM = "int8_gemm"
+INT4_GEMM = "int4_gemm"
+FP8_GEMM = "fp8_gemm"
 INT8_QUANT = "int8_quant"
 ATTENTION = "attention"
 NORMALIZATION = "normalization"
@@ -28,6 +30,8 @@ OTHER = "other"
 CATEGORY_LABELS = {
     GEMM: "GEMM (16-bit)",
     INT8_GEMM: "int8 GEMM",
+    INT4_GEMM: "int4 GEMM",
+    FP8_GEMM: "fp8 GEMM",
     INT8_QUANT: "int8 quantize/dequantize + outliers",
     ATTENTION: "attention",
     NORMALIZATION: "normalization",
@@ -48,6 +52,22 @@ _BNB_GEMM_OPS = frozenset({"bitsandbytes::int8_linear_matmul"})
 _BNB_QUANT_CONTEXT = ("bitsandbytes::", "MatMul8bitLt", "MatMul4Bit")
 _GEMM_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::_scaled_mm", "aten::_int_mm", "aten::addmv", "aten::mv"})
 _INT8_GEMM_OPS = frozenset({"aten::_int_mm"})
+# Weight-quantized GEMMs whose op says what they are: torchao int8 weight-only as Inductor lowers it
+# (aten::_weight_int8pack_mm, CPU), int4 tinygemm / Marlin, float8 _scaled_mm.
+_QUANTIZED_GEMM_OPS = {
+    "aten::_weight_int8pack_mm": INT8_GEMM,
+    "aten::_weight_int4pack_mm": INT4_GEMM,
+    "aten::_weight_int4pack_mm_for_cpu": INT4_GEMM,
+    "aten::_weight_int4pack_mm_with_scales_and_zeros": INT4_GEMM,
+    "torchao::marlin_24_gemm": INT4_GEMM,
+    "torchao::marlin_qqq_gemm": INT4_GEMM,
+    "aten::_scaled_mm": FP8_GEMM,
+}
+_INT4_GEMM_NAME = re.compile(r"(tinygemm|marlin)", re.I)  # kernels of the int4 ops above (CUDA graph replays carry no op)
+_FP8_NAME = re.compile(r"(e4m3|e5m2|fp8|f8f8)", re.I)  # an fp8 GEMM when the name is also a GEMM's
+# torchao int8 weight-only in eager mode: the int8 weight is converted to 16-bit (then a 16-bit mm).
+_DEQUANT_COPY_OPS = frozenset({"aten::to", "aten::_to_copy", "aten::copy_"})
+_INT8 = "signed char"
 _ATTENTION_OPS = ("attention", "aten::_flash", "aten::_efficient", "aten::_cudnn_attention")
 _NORM_OPS = frozenset({"aten::rsqrt", "aten::mean", "aten::pow", "aten::layer_norm", "aten::native_layer_norm", "aten::rms_norm", "aten::_fused_rms_norm", "aten::var_mean"})
 _KV_OPS = frozenset({"aten::index_copy_", "aten::index_copy", "aten::index_put_", "aten::_index_put_impl_", "aten::slice_scatter"})
@@ -95,8 +115,9 @@ def categorize(trace: Trace) -> np.ndarray:
     in_bnb = trace.op_ancestry_flag(lambda s: s.startswith(_BNB_QUANT_CONTEXT))
     op_names = np.where(op_rows >= 0, trace.ops.name_id[np.maximum(op_rows, 0)], NO_ID)
     op_dims = np.where(op_rows >= 0, trace.ops.dims_id[np.maximum(op_rows, 0)], NO_ID)
+    op_types = np.where(op_rows >= 0, trace.ops.types_id[np.maximum(op_rows, 0)], NO_ID)
     bnb = np.where(op_rows >= 0, in_bnb[np.maximum(op_rows, 0)], False)
-    keys = np.stack([gpu.kind.astype(np.int64), gpu.name_id.astype(np.int64), op_names.astype(np.int64), op_dims.astype(np.int64), bnb.astype(np.int64)], axis=1)
+    keys = np.stack([gpu.kind.astype(np.int64), gpu.name_id.astype(np.int64), op_names.astype(np.int64), op_dims.astype(np.int64), op_types.astype(np.int64), bnb.astype(np.int64)], axis=1)
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     index = {c: i for i, c in enumerate(CATEGORIES)}
     cats = np.array([index[_category(trace, *map(int, row))] for row in unique], dtype=np.int8)
@@ -105,11 +126,36 @@ def categorize(trace: Trace) -> np.ndarray:
     return result
 
 
-def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, in_bnb: int) -> str:
+def categorize_ops(trace: Trace) -> np.ndarray:
+    """Category (index into CATEGORIES) of every CPU op, judged as the kernel it would launch (its name,
+    shapes, dtypes and bitsandbytes callers): where the work is in a trace without GPU activity."""
+    if "op_categories" not in trace.memo:
+        ops = trace.ops
+        in_bnb = trace.op_ancestry_flag(lambda s: s.startswith(_BNB_QUANT_CONTEXT))
+        keys = np.stack([ops.name_id, ops.dims_id, ops.types_id, in_bnb], axis=1).astype(np.int64)
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True) if len(keys) else (keys, np.zeros(0, np.int64))
+        index = {c: i for i, c in enumerate(CATEGORIES)}
+        cats = np.array([index[_category(trace, KERNEL, NO_ID, *map(int, row))] for row in unique], dtype=np.int8)
+        trace.memo["op_categories"] = cats[inverse.reshape(-1)] if len(unique) else np.zeros(0, np.int8)
+    return trace.memo["op_categories"]
+
+
+def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, types_id: int, in_bnb: int) -> str:
     if kind in (MEMCPY, MEMSET):
         return MEMORY
     name = trace.name(name_id)
     op = trace.name(op_id)
+    if op in _QUANTIZED_GEMM_OPS:
+        return _QUANTIZED_GEMM_OPS[op]
+    if _INT4_GEMM_NAME.search(name):
+        return INT4_GEMM
+    if _FP8_NAME.search(name) and _GEMM_NAME.search(name) and not _ATTENTION_NAME.search(name):
+        return FP8_GEMM
+    types = trace.json_list(types_id)
+    if op in _DEQUANT_COPY_OPS and _INT8 in types[:2]:
+        return INT8_QUANT
+    if op.startswith("triton_") and _INT8 in types:  # Inductor fused torchao's int8 dequantize into its mm
+        return INT8_GEMM
     if op in _BNB_GEMM_OPS or op in _INT8_GEMM_OPS or (_INT8_GEMM_NAME.search(name) and not _ATTENTION_NAME.search(name)):
         return INT8_GEMM
     if in_bnb:

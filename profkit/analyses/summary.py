@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses import bandwidth, idle, kernels, steps as steps_mod
+from profkit.analyses import bandwidth, host_ops, idle, kernels, steps as steps_mod
 from profkit.analyses.verdict import Verdict, phase_verdict
 from profkit.hardware.catalog import GpuSpec, match_gpu
 from profkit.trace.model import Trace
@@ -79,7 +79,7 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
         steps=all_steps,
         step_source=source,
         phases=phases,
-        kernel_categories=kernels.breakdown(trace, all_rows, "all", len(all_steps)),
+        kernel_categories=kernels.breakdown(trace, all_rows, "all", len(all_steps)) if trace.has_gpu_activity else host_ops.breakdown(trace, all_steps, "all"),
         idle_streams=idle.idle_breakdown(trace, np.flatnonzero(trace.gpu_runtime_row >= 0)),
         cpu_ops=_cpu_ops(trace),
         warnings=notes,
@@ -89,7 +89,7 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
 def _phase_reports(trace: Trace, all_steps, stats, gpu) -> dict[str, PhaseReport]:
     steady = {p: [s for s in all_steps if s.phase == p and not s.outlier] or [s for s in all_steps if s.phase == p] for p in stats}
     rows = {p: steps_mod.gpu_rows_launched_in(trace, steady[p]) for p in stats}
-    bws = {p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu) if trace.has_gpu_activity else None for p in stats}
+    bws = {p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu) if trace.has_gpu_activity else host_ops.phase_bandwidth(trace, p, steady[p]) for p in stats}
     if any(bw is not None and bw.bytes_per_step is None for bw in bws.values()):
         fallback = _weight_bytes_fallback(trace, steady, rows)
         bws.update({p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu, fallback[p]) for p in fallback})
@@ -100,7 +100,7 @@ def _phase_reports(trace: Trace, all_steps, stats, gpu) -> dict[str, PhaseReport
         bw = bws[p]
         reports[p] = PhaseReport(
             stats=st,
-            kernels=kernels.breakdown(trace, rows[p], p, len(steady[p])),
+            kernels=kernels.breakdown(trace, rows[p], p, len(steady[p])) if trace.has_gpu_activity else host_ops.breakdown(trace, steady[p], p),
             causes=causes,
             bandwidth=bw,
             verdict=phase_verdict(st, causes, bw),
@@ -113,6 +113,11 @@ def _weight_bytes_fallback(trace: Trace, steady, rows) -> dict:
     if not trace.has_gpu_activity:
         return {}
     per_phase = {p: bandwidth.weight_bytes_per_step(trace, steady[p], rows[p]) for p in steady}
+    recorded = (trace.manifest or {}).get("config") or {}
+    if isinstance(recorded.get("decode_weight_bytes"), int) and recorded["decode_weight_bytes"] > 0:
+        # weights as stored: another phase's shapes can be a dequantized copy (torchao int8wo eager prefill)
+        return {p: (recorded["decode_weight_bytes"], "the run manifest's decode_weight_bytes (weights as stored)")
+                for p, b in per_phase.items() if b == 0}
     donors = [(b, p) for p, b in per_phase.items() if b > 0]
     if not donors:
         return {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from profkit.analyses.kernels import CATEGORY_LABELS
 from profkit.analyses.summary import TraceAnalysis
 from profkit.report.tables import Section, fmt, pct, shorten
@@ -29,6 +31,10 @@ def sections(a: TraceAnalysis) -> list[Section]:
         out.append(_causes(a))
         for name in _main_phases(a):
             out.append(_gemms(name, a.phases[name]))
+    else:  # a CPU run: the work is inside the operators (profkit.analyses.host_ops)
+        for name in (n for n in _main_phases(a) if a.phases[n].kernels.categories):
+            out.append(replace(_categories(name, a.phases[name]), title=f"CPU operator self time by category — {name} (per step)"))
+            out.append(replace(_gemms(name, a.phases[name]), title=f"GEMM operators — {name} (CPU time, bytes from shapes)"))
     out.append(_cpu_ops(a))
     return out
 
