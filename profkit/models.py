@@ -40,6 +40,12 @@ class LlamaShape:
         return self.hidden_size // self.num_heads
 
     @property
+    def linear_shapes(self) -> tuple[tuple[int, int], ...]:
+        """(in_features, out_features) of one decoder layer's projections: q, k, v, o, gate, up, down."""
+        h, kv, i = self.hidden_size, self.num_kv_heads * self.head_dim, self.intermediate_size
+        return ((h, h), (h, kv), (h, kv), (h, h), (h, i), (h, i), (i, h))
+
+    @property
     def linear_params_per_layer(self) -> int:
         """Parameters of the seven projection matrices of one decoder layer (q, k, v, o, gate, up, down)."""
         h, kv = self.hidden_size, self.num_kv_heads * self.head_dim

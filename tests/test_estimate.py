@@ -193,7 +193,7 @@ def test_tied_embedding_read_whole():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"precision": "fp8"}, "unknown precision 'fp8'"), ({"context_len": 0}, "context_len"),
+    [({"precision": "fp4"}, "unknown precision 'fp4'"), ({"context_len": 0}, "context_len"),
      ({"batch_size": 0}, "batch_size"), ({"kv_dtype_bytes": 3}, "kv_dtype_bytes")],
 )
 def test_config_validation(kwargs, match):
@@ -253,7 +253,7 @@ def test_cli_gpu_given_by_numbers():
 
 @pytest.mark.parametrize(
     "args, words",
-    [(["--precision", "fp8"], "unknown precision"), (["--gpu", "v100"], "unknown GPU"),
+    [(["--precision", "fp4"], "unknown precision"), (["--precision", "fp8"], "no fp8 tensor-core peak"), (["--gpu", "v100"], "unknown GPU"),
      (["--batch-size", "0"], "batch_size"), (["--bandwidth-gbps", "-5"], "--bandwidth-gbps"),
      (["--model", "no-such-model"], "unknown model")],
 )

@@ -33,12 +33,13 @@ Speed model (rooflines; upper bounds that no real stack reaches):
   num_kv_heads FLOPs per KV byte), so at long contexts decode may never turn compute-bound: None.
 
 GEMM dtypes: bf16/fp16 run 16-bit GEMMs; bitsandbytes int8 runs int8 tensor-core GEMMs for the
-decoder linears (lm_head and attention in fp16); nf4 and int8 weight-only dequantize to bf16 and run
-bf16 GEMMs.
+decoder linears (lm_head and attention in fp16); nf4 and the weight-only schemes (int8wo, int4wo)
+dequantize to bf16 inside bf16 GEMMs; fp8 runs fp8 tensor-core GEMMs (lm_head included).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -74,25 +75,31 @@ class PrecisionScheme:
     linear_bytes_per_param: float
     """Bytes per decoder-linear weight (q, k, v, o, gate, up, down)."""
     row_scale_bytes: int
-    """Bytes of scale per output row of a quantized linear (0 = none)."""
+    """Bytes of scale (and zero point) per output row of a quantized linear (0 = none)."""
     block_size: int
-    """Weights per quantization block with one scale each (0 = no blockwise scales)."""
+    """Weights per quantization group along a row (in_features), with one scale each (0 = no groups)."""
     block_scale_bytes: int
-    """Bytes of scale per block."""
+    """Bytes of scale (and zero point) per group."""
     quantize_lm_head: bool
     """Whether lm_head is quantized like the decoder linears (else kept in 16-bit)."""
     linear_gemm_dtype: str
     """Dtype the decoder-linear GEMMs run in (selects the GPU peak)."""
     activation_dtype: str
     """16-bit dtype of activations, attention, the embedding, norms and unquantized lm_head."""
+    pad_in_features: int = 1
+    """A quantized linear's in_features are padded to a multiple of this (tinygemm int4: 1024)."""
+    pad_out_features: int = 1
+    """A quantized linear's out_features are padded to a multiple of this (tinygemm int4: 8)."""
 
-    def linear_bytes(self, params: int, out_rows: int) -> tuple[int, int]:
-        """(weight bytes, scale bytes) of quantized linears with ``params`` weights and ``out_rows`` output rows."""
-        weight = math.ceil(params * self.linear_bytes_per_param)
-        scales = out_rows * self.row_scale_bytes
+    def linear_bytes(self, in_features: int, out_features: int, count: int = 1) -> tuple[int, int]:
+        """(weight bytes, scale bytes) of `count` quantized linears of this shape, padding included."""
+        k = -(-in_features // self.pad_in_features) * self.pad_in_features
+        n = -(-out_features // self.pad_out_features) * self.pad_out_features
+        weight = math.ceil(k * n * self.linear_bytes_per_param)
+        scales = n * self.row_scale_bytes
         if self.block_size:
-            scales += math.ceil(params / self.block_size) * self.block_scale_bytes
-        return weight, scales
+            scales += n * math.ceil(k / self.block_size) * self.block_scale_bytes
+        return weight * count, scales * count
 
 
 PRECISIONS: dict[str, PrecisionScheme] = {
@@ -110,19 +117,35 @@ PRECISIONS: dict[str, PrecisionScheme] = {
         "nf4", "bitsandbytes NF4: 4-bit linears + fp32 absmax per 64 weights; embeddings, lm_head bf16",
         0.5, 0, 64, 4, False, "bf16", "bf16",
     ),
-    # int8 weight-only (torchao int8_weight_only, gpt-fast int8): every nn.Linear, lm_head included,
-    # in int8 + one bf16 scale per output channel; dequantized into bf16 GEMMs.
-    "int8-weight-only": PrecisionScheme(
-        "int8-weight-only", "int8 weight-only: int8 linears and lm_head + bf16 channel scales; embedding bf16",
-        1, 2, 0, 0, True, "bf16", "bf16",
+    # torchao Int8WeightOnlyConfig (`profkit run --precisions int8wo`; gpt-fast int8 stores the same
+    # weights): every nn.Linear, lm_head included, in int8 + per output row an fp32 scale and an int8
+    # zero point (torchao 0.18's Int8Tensor); dequantized inside bf16 GEMMs.
+    "int8wo": PrecisionScheme(
+        "int8wo", "int8 weight-only (torchao): int8 linears and lm_head + fp32 scale and int8 zero point per row; embedding bf16",
+        1, 5, 0, 0, True, "bf16", "bf16",
+    ),
+    # torchao Int4WeightOnlyConfig(group_size=128, tile_packed_to_4d) = tinygemm: 4-bit weights packed
+    # two per byte, a bf16 scale and a bf16 zero per 128 weights of a row; in_features padded to 1024,
+    # out_features to 8; lm_head included; dequantized inside bf16 GEMMs.
+    "int4wo": PrecisionScheme(
+        "int4wo", "int4 weight-only (torchao tinygemm): 4-bit linears and lm_head + bf16 scale and zero per 128 weights; embedding bf16",
+        0.5, 0, 128, 4, True, "bf16", "bf16", pad_in_features=1024, pad_out_features=8,
+    ),
+    # torchao Float8DynamicActivationFloat8WeightConfig(PerRow): e4m3 weights + an fp32 scale per row,
+    # lm_head included; activations quantized per row on the fly; fp8 tensor-core GEMMs.
+    "fp8": PrecisionScheme(
+        "fp8", "float8 (torchao, per row): e4m3 linears and lm_head + fp32 row scales, fp8 GEMMs; embedding bf16",
+        1, 4, 0, 0, True, "fp8", "bf16",
     ),
 }
+PRECISION_ALIASES = {"int8-weight-only": "int8wo"}
+"""Other names of a scheme (earlier profkit versions called int8wo "int8-weight-only")."""
 
 
 def precision_scheme(precision: str) -> PrecisionScheme:
-    """The scheme for a precision key; ProfkitError naming the choices otherwise."""
+    """The scheme for a precision key (or alias); ProfkitError naming the choices otherwise."""
     try:
-        return PRECISIONS[precision]
+        return PRECISIONS[PRECISION_ALIASES.get(precision, precision)]
     except KeyError:
         raise ProfkitError(f"unknown precision {precision!r}: give one of {', '.join(PRECISIONS)}") from None
 
@@ -147,21 +170,16 @@ class WeightBytes:
         return self.linear_bytes + self.scale_bytes + self.embedding_bytes + self.lm_head_bytes + self.norm_bytes
 
 
-def _linear_out_rows_per_layer(shape: LlamaShape) -> int:
-    """Output rows of q, k, v, o, gate, up and down in one layer."""
-    kv = shape.num_kv_heads * shape.head_dim
-    return shape.hidden_size + 2 * kv + shape.hidden_size + 2 * shape.intermediate_size + shape.hidden_size
-
-
 def weight_bytes_breakdown(shape: LlamaShape, precision: str) -> WeightBytes:
-    """Weight bytes per part as ``precision`` really stores them (scales included)."""
+    """Weight bytes per part as ``precision`` really stores them (scales and padding included)."""
     scheme = precision_scheme(precision)
     act = ACTIVATION_DTYPE_BYTES
-    linear, scales = scheme.linear_bytes(
-        shape.num_layers * shape.linear_params_per_layer, shape.num_layers * _linear_out_rows_per_layer(shape)
-    )
+    linear = scales = 0
+    for in_features, out_features in shape.linear_shapes:
+        w, sc = scheme.linear_bytes(in_features, out_features, count=shape.num_layers)
+        linear, scales = linear + w, scales + sc
     if shape.lm_head_params and scheme.quantize_lm_head and scheme.linear_bytes_per_param != act:
-        lm_head, lm_scales = scheme.linear_bytes(shape.lm_head_params, shape.vocab_size)
+        lm_head, lm_scales = scheme.linear_bytes(shape.hidden_size, shape.vocab_size)
         scales += lm_scales
     else:
         lm_head = shape.lm_head_params * act  # untied: 16-bit; tied: 0 (the embedding table serves)
@@ -271,7 +289,7 @@ class EstimateConfig:
     """What to estimate. Defaults live here (the CLI reads them)."""
 
     precision: str = DEFAULT_PRECISION
-    """Weight precision: one of ``PRECISIONS`` (bf16, fp16, int8, nf4, int8-weight-only)."""
+    """Weight precision: one of ``PRECISIONS`` (bf16, fp16, int8, nf4, int8wo, int4wo, fp8) or an alias."""
     context_len: int = DEFAULT_CONTEXT_LEN
     """Tokens per sequence held in the KV cache (prompt + generated), >= 1."""
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -355,6 +373,10 @@ class Estimate:
     prefill_tokens_per_s_ideal: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
     """Things the reader must know: does not fit, context beyond the model's, ..."""
+    measured: tuple["MeasuredDecode", ...] = ()
+    """Runs of this model, precision and batch size that measured decode (`with_measured`); empty: modelled only."""
+    measured_notes: tuple[str, ...] = ()
+    """What `with_measured` set aside and why (another model, a CPU run)."""
 
 
 def _compute_seconds(flops: Flops, linear_peak_tflops: float, other_peak_tflops: float) -> float:
@@ -483,7 +505,7 @@ def estimate(
     cuda_context_bytes: int = CUDA_CONTEXT_BYTES,
 ) -> Estimate:
     """Memory, headroom, max batch and roofline speeds of ``shape`` on ``gpu`` at ``precision``."""
-    cfg = EstimateConfig(precision, context_len, batch_size, kv_dtype_bytes, cuda_context_bytes)
+    cfg = EstimateConfig(PRECISION_ALIASES.get(precision, precision), context_len, batch_size, kv_dtype_bytes, cuda_context_bytes)
     scheme = precision_scheme(cfg.precision)
     mem = _memory(shape, gpu, cfg)
     roof = _roofline(shape, gpu, cfg, scheme)
@@ -512,4 +534,64 @@ def estimate(
         prefill_bound="compute" if prefill.compute_s >= prefill.memory_s else "memory",
         prefill_tokens_per_s_ideal=cfg.batch_size * cfg.context_len / prefill.seconds,
         warnings=_warnings(shape, gpu, cfg, mem),
+    )
+
+
+# ---- measured beside modelled -------------------------------------------------------------------
+@dataclass(frozen=True)
+class MeasuredDecode:
+    """One run's un-profiled decode timing of the estimate's model, precision and batch size.
+
+    The time is measured; bytes per step (for MBU) and the roofline come from the model above, at the
+    mean KV-cache length of the timed decode (prompt + half the generated tokens), on the GPU the
+    run used."""
+
+    label: str
+    """Precision, batch and mode, e.g. "int8wo b1 compiled"."""
+    gpu_name: str
+    on_estimate_gpu: bool
+    """Measured on the GPU this estimate is for (else the figures are that other GPU's)."""
+    context_len: int
+    """Mean KV-cache length of the timed decode steps."""
+    tpot_ms: float
+    tokens_per_s_per_sequence: float
+    tokens_per_s_aggregate: float
+    roofline_tokens_per_s: float
+    """Per sequence, the model's bound at `context_len` on the run's GPU (datasheet numbers)."""
+    mbu_wall: float | None
+    """Modelled bytes per step / measured TPOT / the run's GPU bandwidth; None when above 100% (the
+    byte model does not fit the run: it is never printed as a figure)."""
+    source: str
+
+
+def with_measured(est: Estimate, shape: LlamaShape, gpu: GpuSpec, configs, configs_model: LlamaShape) -> Estimate:
+    """`est` with the measured decode timings among `configs` (`evidence.MeasuredConfig`s of a run of
+    `configs_model`) that match its precision and batch size: the measured figure beside the modelled one."""
+    notes = []
+    if configs_model.name != shape.name:
+        notes.append(f"the runs given measured {configs_model.name}, not {shape.name}: their timings are left out")
+        configs = []
+    matching = [c for c in configs if c.ok and PRECISION_ALIASES.get(c.precision, c.precision) == est.precision
+                and c.batch_size == est.batch_size]
+    on_cpu = [c for c in matching if c.gpu is None]
+    if on_cpu:
+        notes.append(f"{len(on_cpu)} matching run(s) without a known GPU (a CPU run, or a GPU missing from the catalog) left out: "
+                     "their speed says nothing about a GPU")
+    measured = tuple(_measured_decode(shape, gpu, est, c) for c in matching if c.gpu is not None)
+    if not matching:
+        notes.append(f"no run of {est.precision} at batch {est.batch_size} among the runs given: modelled figures only")
+    return dataclasses.replace(est, measured=measured, measured_notes=tuple(notes))
+
+
+def _measured_decode(shape: LlamaShape, gpu: GpuSpec, est: Estimate, c) -> MeasuredDecode:
+    run_gpu = gpu if c.gpu.key == gpu.key else c.gpu
+    context = (c.prompt_len or 0) + (c.new_tokens or 0) // 2
+    cfg = EstimateConfig(est.precision, max(context, 1), c.batch_size)
+    step = _roofline(shape, run_gpu, cfg, precision_scheme(est.precision)).decode_step(cfg.context_len, c.batch_size)
+    mbu = step.bytes / (c.tpot_median_ms / 1e3) / (run_gpu.bandwidth_gbps * 1e9)
+    aggregate = c.decode_tokens_per_s or c.batch_size * 1e3 / c.tpot_median_ms
+    return MeasuredDecode(
+        label=c.label, gpu_name=c.gpu_name or run_gpu.name, on_estimate_gpu=run_gpu is gpu, context_len=cfg.context_len,
+        tpot_ms=c.tpot_median_ms, tokens_per_s_per_sequence=aggregate / c.batch_size, tokens_per_s_aggregate=aggregate,
+        roofline_tokens_per_s=1.0 / step.seconds, mbu_wall=mbu if mbu <= 1.0 else None, source=c.source,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         precision: str = typer.Option(DEFAULT_PRECISION, "--precision", help=f"Weight precision: {', '.join(PRECISIONS)}."),
         context_len: int = typer.Option(DEFAULT_CONTEXT_LEN, "--context-len", help="Tokens per sequence in the KV cache."),
         batch_size: int = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", help="Sequences decoded together."),
+        measured: Optional[List[str]] = typer.Option(None, "--measured", help="A run folder, run-results JSON or trace (repeatable): its timed runs of this precision and batch are shown beside the model, marked measured."),
         json_out: Optional[str] = typer.Option(None, "--json", help="Write the estimate as JSON to FILE, or '-' for stdout (nothing else printed)."),
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal tables."),
     ) -> None:
@@ -60,6 +61,12 @@ def register(app: typer.Typer) -> None:
         shape = model_shape(model)
         spec = _gpu_from_options(gpu, bandwidth_gbps, memory_gb, peak_tflops)
         est = estimate(shape, spec, precision=precision, context_len=context_len, batch_size=batch_size)
+        if measured:
+            from profkit.analyses.estimate import with_measured
+            from profkit.analyses.evidence import load_inputs
+
+            inputs = load_inputs(measured)
+            est = with_measured(est, shape, spec, inputs.configs, inputs.model)
 
         if json_out is not None:
             text = json_text(estimate_to_dict(est))

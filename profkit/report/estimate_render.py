@@ -16,6 +16,8 @@ def estimate_to_dict(est: Estimate) -> dict:
     data["weights"]["total_bytes"] = est.weights.total_bytes
     data["decode_tokens_per_s_engine_range"] = list(est.decode_tokens_per_s_engine_range)
     data["warnings"] = list(est.warnings)
+    data["measured"] = [asdict(m) for m in est.measured]
+    data["measured_notes"] = list(est.measured_notes)
     data["notes"] = estimate_notes(est)
     return data
 
@@ -66,14 +68,25 @@ def estimate_rows(est: Estimate) -> list[tuple[str, list[tuple[str, str]]]]:
         (f"prefill, batch {est.batch_size} x {est.context_len:,} tokens",
          f"{est.prefill_ms_ideal:.1f} ms ({est.prefill_bound}-bound, {est.prefill_tokens_per_s_ideal:,.0f} tok/s)"),
     ]
-    return [("Memory", memory), ("Ideal speed (roofline upper bounds)", speed)]
+    sections = [("Memory", memory), ("Ideal speed (roofline upper bounds, modelled)", speed)]
+    if est.measured:
+        sections.append(("Measured decode (un-profiled runs; MBU = modelled bytes / measured TPOT)", [_measured_row(m) for m in est.measured]))
+    return sections
+
+
+def _measured_row(m) -> tuple[str, str]:
+    where = m.gpu_name + ("" if m.on_estimate_gpu else " (another GPU: its own roofline)")
+    mbu = f"MBU {m.mbu_wall:.0%}" if m.mbu_wall is not None else "MBU unknown (the byte model exceeds the GPU's bandwidth for this run)"
+    return (f"{m.label} on {where}",
+            f"{m.tokens_per_s_per_sequence:,.1f} tok/s per sequence ({m.tokens_per_s_aggregate:,.1f} aggregate), TPOT {m.tpot_ms:.2f} ms; "
+            f"{m.tokens_per_s_per_sequence / m.roofline_tokens_per_s:.0%} of its roofline at {m.context_len:,} tokens; {mbu}; from {m.source}")
 
 
 def estimate_notes(est: Estimate) -> list[str]:
     """What the reader must keep in mind; warnings first."""
     low, high = ENGINE_BANDWIDTH_EFFICIENCY
     lo_tps, hi_tps = est.decode_tokens_per_s_engine_range
-    notes = list(est.warnings)
+    notes = list(est.warnings) + list(est.measured_notes)
     notes.append(
         "Speeds are upper bounds: bytes / bandwidth and FLOPs / peak, perfectly overlapped, at the GPU's "
         f"{'measured' if est.gpu_source == 'measured' else 'datasheet'} numbers. Optimized engines (CUDA graphs, "
@@ -108,6 +121,7 @@ def render_markdown(est: Estimate) -> str:
 def render_terminal(est: Estimate, console=None) -> None:
     """Print the estimate with rich tables."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = console or Console()
@@ -118,7 +132,7 @@ def render_terminal(est: Estimate, console=None) -> None:
         table.add_column(style="cyan")
         table.add_column(justify="left")
         for label, value in rows:
-            table.add_row(label, value)
+            table.add_row(escape(label), escape(value))  # paths and [brackets] are text, not markup
         console.print(table)
     for i, note in enumerate(estimate_notes(est)):
         style = "bold yellow" if i < len(est.warnings) else "dim"
