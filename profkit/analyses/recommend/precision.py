@@ -61,6 +61,9 @@ def _faster_16bit(int8: Curve, sixteen: list[Curve], common: list[int]) -> Curve
 def _switch_to_16bit(p: Projector, int8: Curve, fast: Curve, other: Curve | None, common: list[int]) -> Recommendation:
     gain = _switch_gain(p, int8, fast, common)
     ev = _precision_evidence(p, int8, fast, other, common) + [p.memory_evidence((fast.precision, "int8"))]
+    wo = _measured_int8wo(p, int8, common[0])
+    if wo is not None:
+        ev.append(_int8wo_evidence(int8, int8.at(common[0]), *wo))
     if other is not None:
         ev.append(_bf16_fp16_note(p, fast, other))
     conf, reason = _precision_confidence(p, int8, common)
@@ -167,19 +170,28 @@ def _keep_8bit(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> Rec
     a = int8.at(1) or int8.points[0]
     now_tps = a.batch * 1e3 / p.decode_point(int8, a).target_ms
     lows, wo_hi, paths_ev = _faster_8bit_paths(p, a.batch, now_tps)
-    gain = Gain("decode tokens/s per sequence", min(lows), wo_hi, p.target.name, MODELLED, text=(
-        f"{min(lows):.1f}-{wo_hi:.1f}x modelled on {p.target.name} at {p.context:,} tokens: threshold 0 at the low end, "
-        "int8 weight-only kernels with CUDA graphs at the high end"))
+    wo = _measured_int8wo(p, int8, a.batch)
+    if wo is not None:  # int8 weight-only was run: its measured speed replaces the roofline's
+        ratios, on_target = _projected_ratio(p, int8, wo[0], [a.batch])
+        wo_hi, wo_basis = ratios[0], (MEASURED if on_target else MODELLED)
+        lows[0] = wo_hi
+        paths_ev[-1] = _int8wo_evidence(int8, a, *wo)
+    gain = Gain("decode tokens/s per sequence", min(lows), max(lows + [wo_hi]), p.target.name, MODELLED if wo is None else wo_basis,
+                measured_high=(wo[1].tokens_per_s / a.tokens_per_s) if wo else None, measured_gpu=int8.gpu.name if wo else None, text=(
+        f"{min(lows):.1f}-{wo_hi:.1f}x on {p.target.name} at {p.context:,} tokens: threshold 0 at the low end (modelled), "
+        + (f"int8 weight-only as measured ({wo[0].mode}, batch {a.batch}) at the high end" if wo else
+           "int8 weight-only kernels with CUDA graphs at the high end (modelled: no int8wo run in the evidence)")))
     return Recommendation(
         kind=PRECISION,
         change="Keep 8-bit weights (16-bit does not fit) but switch to a faster 8-bit path: llm_int8_threshold=0, or int8 weight-only kernels",
         why=_keep_why(p, int8, fast, a),
         evidence=_precision_evidence(p, int8, fast, None, common) + paths_ev + [p.memory_evidence((fast.precision, "int8"))],
         expected_gain=gain,
-        measured=False,
+        measured=wo is not None,
         confidence=LOW if p.decode_trace("int8", "eager") is None else MEDIUM,
-        confidence_reason=("the slowness of bitsandbytes int8 is measured; the faster paths' gains are modelled "
-                           "(threshold 0 from the trace's op times, weight-only from the roofline)"),
+        confidence_reason=("the slowness of bitsandbytes int8 is measured; " + (
+            "int8 weight-only is measured (profkit run --precisions int8wo), threshold 0 modelled from the trace's op times"
+            if wo else "the faster paths' gains are modelled (threshold 0 from the trace's op times, weight-only from the roofline)")),
         how=[
             "BitsAndBytesConfig(load_in_8bit=True, llm_int8_threshold=0.0) -- no outlier decomposition: check output quality",
             "profkit run --precisions int8 --int8-threshold 0 to measure it",
@@ -188,8 +200,25 @@ def _keep_8bit(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> Rec
         ],
         target=p.target_info(),
         flags=p.scaled_flags() + ["16bit_does_not_fit"],
-        details={"recommended_precision": "int8", **_memory_and_cause(p, fast)},
+        details={"recommended_precision": "int8", "int8wo_measured": _int8wo_details(*wo) if wo else None, **_memory_and_cause(p, fast)},
     )
+
+
+def _measured_int8wo(p: Projector, int8: Curve, batch: int) -> tuple[Curve, CurvePoint] | None:
+    """The fastest measured int8 weight-only run (`profkit run --precisions int8wo`) at `batch` on int8's GPU."""
+    found = [(c, c.at(batch)) for c in curves(p.inputs) if c.precision == "int8wo" and c.gpu == int8.gpu and c.at(batch)]
+    return max(found, key=lambda f: f[1].tokens_per_s) if found else None
+
+
+def _int8wo_evidence(int8: Curve, a: CurvePoint, wo: Curve, pt: CurvePoint) -> Evidence:
+    how = "profiled" if pt.profiled else "un-profiled"
+    return Evidence(f"int8 weight-only (torchao int8wo, {wo.mode}) measured {pt.tokens_per_s:,.1f} tok/s at batch {pt.batch} "
+                    f"(TPOT {pt.tpot_ms:.1f} ms, {how}) vs bitsandbytes int8 {a.tokens_per_s:,.1f} tok/s on {int8.gpu.name}: "
+                    f"{pt.tokens_per_s / a.tokens_per_s:.1f}x (measured)", ", ".join(sorted({pt.source, a.source})))
+
+
+def _int8wo_details(wo: Curve, pt: CurvePoint) -> dict:
+    return {"mode": wo.mode, "batch": pt.batch, "tokens_per_s": pt.tokens_per_s, "tpot_ms": pt.tpot_ms, "gpu": wo.gpu.name, "source": pt.source}
 
 
 def _faster_8bit_paths(p: Projector, batch: int, now_tps: float) -> tuple[list[float], float, list[Evidence]]:
