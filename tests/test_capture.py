@@ -452,19 +452,6 @@ def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "cli" / MANIFEST_FILE).is_file()
 
 
-def test_gpu_check_example_parses_and_plans_the_sweep():
-    spec = importlib.util.spec_from_file_location("gpu_check", REPO / "examples" / "gpu_check.py")
-    gpu_check = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gpu_check)
-    args = gpu_check.parse_args(["--out", "x"])
-    eager, compiled = gpu_check.sweep_configs(args)
-    assert (eager.precisions, eager.batch_sizes, eager.modes) == (("int8", "fp16", "bf16"), (1, 16), ("eager",))
-    assert (compiled.precisions, compiled.modes, compiled.resume) == (("bf16",), ("compiled",), True)
-    assert eager.model_ref("cuda") == "llama-3-8b" and compiled.run_id == eager.run_id
-    if not torch.cuda.is_available():
-        assert gpu_check.main(["--out", "x"]) == 2  # says it needs a GPU, runs nothing
-
-
 # ---- the capture's traces through profkit analyze (the CLI a user runs next) ------------------
 
 def test_profkit_analyze_reads_the_run_directory(sweep):
