@@ -146,8 +146,7 @@ def _jsonable(value):
 def inductor_settings(precision: str, mode: str):
     """torchao's recommended Inductor settings around a compiled torchao configuration; nothing otherwise."""
     if precision not in TORCHAO_PRECISIONS or mode != "compiled":
-        with nullcontext():
-            yield
+        yield
         return
     import torch._inductor.config as inductor_config
 
@@ -186,15 +185,18 @@ def _import_libraries(precision: str, device: str = "cpu") -> None:
 
 
 def import_torchao(precision: str, device: str):
-    """Import torchao, or a ProfkitError saying how to install it. On a CPU, torchao's CUDA-only
-    extensions cannot load; its warnings about them are held back (they say nothing about a CPU run)."""
-    quiet = _quiet_logger("torchao") if device == "cpu" else nullcontext()
+    """Import torchao, or a ProfkitError saying how to install it. Held back while it loads: torch's
+    deprecation notice about the enums torchao registers with pytree (for torchao's developers), and
+    on a CPU torchao's warnings that its CUDA-only extensions cannot load (nothing to do with a CPU run)."""
     try:
-        with quiet:
+        with _quiet_logger(_PYTREE_LOGGER), (_quiet_logger("torchao") if device == "cpu" else nullcontext()):
             import torchao
     except ImportError:
         raise ProfkitError(f"--precisions {precision} runs torchao, which is not installed: pip install {TORCHAO_REQUIREMENT}") from None
     return torchao
+
+
+_PYTREE_LOGGER = "torch.utils._pytree"
 
 
 @contextmanager
