@@ -1,6 +1,7 @@
 """The run manifest: `<out>/<run-id>/manifest.json`, rewritten atomically after every configuration.
 
-Schema (read by `profkit runs`, `compare` and the dashboard):
+Schema (typed in `profkit.store.manifest`, whose reader `profkit runs`, `compare`, `recommend` and
+the dashboard use, and whose writer `write_manifest` calls):
 
   run_id, created (ISO 8601), host, profkit_version
   environment  {gpu_name, gpu_count, driver_version, cuda_runtime, cudnn, torch, transformers,
@@ -21,7 +22,6 @@ import json
 from pathlib import Path
 
 from profkit.capture.config import MANIFEST_FILE, ConfigSpec
-from profkit.capture.files import atomic_write_json
 from profkit.errors import ProfkitError
 
 STATUS_OK, STATUS_FAILED, STATUS_OOM = "ok", "failed", "oom"
@@ -93,7 +93,10 @@ def upsert_config(manifest: dict, entry: dict) -> None:
 
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:
-    atomic_write_json(Path(run_dir) / MANIFEST_FILE, manifest)
+    """Through the run store's one writer: checked against its schema, written atomically."""
+    from profkit.store.manifest import write_manifest as write_checked
+
+    write_checked(run_dir, manifest)
 
 
 def read_manifest(run_dir: Path) -> dict:
