@@ -2,8 +2,8 @@
 
 Every page runs without an exception and shows the figures a reader needs (the int8 sample's
 sync-bound verdict and its 257 syncs per token, the bf16 b16 outlier step, the A100 what-if, ...);
-paths from the UI never leave the traces directory; uploads are validated; and a page renders in
-well under 2 s once its trace has been loaded (timings written to tests/artifacts/).
+paths from the UI never leave the traces directory; uploads are validated. (How fast pages render
+is measured in benchmarks/, not asserted here.)
 """
 
 from __future__ import annotations
@@ -13,27 +13,25 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from profkit.dashboard import paths, uploads
+from profkit.dashboard import uploads
+from profkit.dashboard.app import traces_dir_from
 from profkit.errors import ProfkitError
+from profkit.store import paths
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "traces" / "samples"
 APP = REPO / "profkit" / "dashboard" / "app.py"
 SHIM = REPO / "dashboards" / "app.py"
-ARTIFACTS = REPO / "tests" / "artifacts"
 INT8 = "h200_llama3-8b_int8_b1.pt.trace.json.gz"
 BF16 = "h200_llama3-8b_bf16_b1.pt.trace.json.gz"
 BF16_REP = "h200_llama3-8b_bf16_b1_rep1.pt.trace.json.gz"
 BF16_B16 = "h200_llama3-8b_bf16_b16.pt.trace.json.gz"
 COMPILED = "h100_llama3-8b_bf16_b1_static_compiled.pt.trace.json.gz"
-#: A page over a sample must render within this many seconds once its trace is loaded.
-RENDER_BUDGET_S = 2.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -311,11 +309,11 @@ def test_broken_files_in_the_traces_directory_get_a_message(tmp_path):
 def test_traces_dir_precedence(tmp_path):
     other = tmp_path / "t"
     other.mkdir()
-    assert paths.traces_dir_from(["--traces-dir", str(other)], {paths.TRACES_DIR_ENV: str(SAMPLES)}) == other.resolve()
-    assert paths.traces_dir_from([], {paths.TRACES_DIR_ENV: str(other)}) == other.resolve()
-    assert paths.traces_dir_from(["-x", "--tb=short"], {}) == SAMPLES  # pytest's own argv is ignored
+    assert traces_dir_from(["--traces-dir", str(other)], {paths.TRACES_DIR_ENV: str(SAMPLES)}) == other.resolve()
+    assert traces_dir_from([], {paths.TRACES_DIR_ENV: str(other)}) == other.resolve()
+    assert traces_dir_from(["-x", "--tb=short"], {}) == SAMPLES  # pytest's own argv is ignored
     with pytest.raises(ProfkitError, match="not a directory"):
-        paths.traces_dir_from(["--traces-dir", str(tmp_path / "missing")], {})
+        traces_dir_from(["--traces-dir", str(tmp_path / "missing")], {})
 
 
 def test_uploads_are_size_limited_and_gzip_bombs_refused(monkeypatch):
@@ -334,24 +332,7 @@ def test_uploads_are_size_limited_and_gzip_bombs_refused(monkeypatch):
         uploads.analyze_upload("../../a\x00b.json", b'{"x": 1}')
 
 
-# ---- speed, entry points -----------------------------------------------------------------------------
-def test_pages_render_well_under_two_seconds_after_the_first_load():
-    """Time each page's script run on a sample once its trace is loaded (switching back to it)."""
-    at = open_page(**{"profkit.selected": INT8, "profkit.compare": (BF16, INT8)})
-    timings = {}
-    for page in ("detail", "compare", "recommend", "runs"):
-        at.switch_page(f"views/{page}.py").run()  # first load of the page in this session
-        at.switch_page("views/runs.py" if page != "runs" else "views/detail.py").run()
-        at.switch_page(f"views/{page}.py")
-        start = time.perf_counter()
-        at.run()
-        timings[page] = round(time.perf_counter() - start, 3)
-        assert not at.exception
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "dashboard-apptest-render-s.json").write_text(json.dumps(timings, indent=2) + "\n")
-    assert all(t < RENDER_BUDGET_S for t in timings.values()), timings
-
-
+# ---- entry points ------------------------------------------------------------------------------------
 def test_streamlit_run_shim_opens_the_same_app():
     at = AppTest.from_file(str(SHIM), default_timeout=120)
     at.run()
