@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,6 +136,58 @@ def test_runs_selecting_one_opens_it_and_two_compare_them():
     assert not at.exception
     assert at.title[0].value == "Compare"
     assert set(at.session_state["profkit.compare"]) == {BF16, INT8}
+
+
+def test_runs_the_first_selected_row_is_a_whatever_the_table_order():
+    at = open_page()
+    runs = list(at.dataframe[0].value["run"])
+    int8, bf16 = runs.index("h200_llama3-8b_int8_b1"), runs.index("h200_llama3-8b_bf16_b1")
+    assert bf16 > int8  # bf16 is lower in the table, and selected first
+    at.session_state["runs.table"] = {"selection": {"rows": [bf16], "columns": [], "cells": []}}
+    at.run()
+    at.session_state["runs.table"] = {"selection": {"rows": [int8, bf16], "columns": [], "cells": []}}
+    at.run()
+    assert "A (baseline): h200_llama3-8b_bf16_b1 · B (candidate): h200_llama3-8b_int8_b1" in texts(at)
+    button(at, "Compare the two").click().run()
+    assert not at.exception and at.session_state["profkit.compare"] == (BF16, INT8)
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (BF16, INT8)
+    assert at.query_params["a"] == BF16 and at.query_params["b"] == INT8
+
+
+def test_compare_opens_on_a_repeat_and_puts_the_pair_in_the_url():
+    at = open_page("compare")
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (BF16, BF16_REP)
+    assert at.info[0].value.startswith("No significant difference")
+    assert at.query_params["a"] == BF16 and at.query_params["b"] == BF16_REP
+
+
+def test_compare_follows_a_link_to_another_pair():
+    at = open_page("compare")
+    at.query_params["a"], at.query_params["b"] = INT8, BF16
+    at.run()
+    assert not at.exception
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (INT8, BF16)
+
+
+def test_compare_keeps_set_up_rows_known_on_one_side_only(tmp_path):
+    root = tmp_path / "traces"
+    (root / "elsewhere").mkdir(parents=True)
+    shutil.copyfile(SAMPLES / INT8, root / INT8)
+    shutil.copyfile(SAMPLES / "h200_run_results.json", root / "h200_run_results.json")  # versions for the int8 trace only
+    shutil.copyfile(SAMPLES / BF16, root / "elsewhere" / BF16)
+    os.environ[paths.TRACES_DIR_ENV] = str(root)
+    try:
+        at = open_page("compare", **{"profkit.compare": (f"elsewhere/{BF16}", INT8)})
+        everything = table_with(at, "field").set_index("field")
+        at.toggle(key="compare.only_diffs").set_value(True).run()
+    finally:
+        os.environ[paths.TRACES_DIR_ENV] = str(SAMPLES)
+    assert not at.exception
+    assert everything.loc["GPU memory"].iloc[1] == "139.8 GiB"
+    setup = table_with(at, "field").set_index("field")
+    driver = setup.loc["NVIDIA driver"]
+    assert (driver.iloc[1], driver.iloc[2], driver.iloc[3]) == ("unknown", "580.159.04", "unknown on one side")
+    assert "torch" in setup.index and "GPU memory" not in setup.index  # known on both sides and equal: hidden
 
 
 def test_upload_bad_files_get_a_message_and_a_good_one_is_analyzed():

@@ -26,9 +26,9 @@ RUNS_TTL_S = 30
 
 
 # ---- the listing ---------------------------------------------------------------------------------
-@st.cache_data(ttl=RUNS_TTL_S, show_spinner="Listing runs…")
+@st.cache_resource(ttl=RUNS_TTL_S, show_spinner="Listing runs…", max_entries=4)
 def listing(root: Path):
-    """`profkit.store.list_runs(root)`: runs, traces, results files and what was skipped."""
+    """`profkit.store.list_runs(root)`: runs, traces, results files and what was skipped (shared, read only)."""
     from profkit.store import list_runs
 
     return list_runs(root)
@@ -267,7 +267,7 @@ def default_pair(root: Path) -> tuple[str, str] | None:
     workload = ["model", "precision", "batch", "prompt", "mode"]
     setup = workload + ["GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
     for keys in (setup, workload):
-        for _, group in table.fillna("?").groupby(keys, sort=False):
+        for _, group in table.groupby(keys, sort=False, dropna=False):
             if len(group) >= 2 and (keys is setup or group[setup].drop_duplicates().shape[0] > 1):
                 refs = list(group["trace"])
                 return refs[-1], refs[-2]  # oldest first: the baseline
