@@ -88,7 +88,7 @@ def test_runs_lists_the_good_traces_and_says_once_what_it_skipped(hostile):
     assert "h200_llama3-8b_int8_b1" in r.stdout and "580.159.04" in r.stdout  # the results file inside is joined, not the one outside
     for name in ("x_results.json", "linked.pt.trace.json.gz", "linked_dir", "loop", "self.pt.trace.json", "fifo.pt.trace.json",
                  "dangling.pt.trace.json.gz", "stray_results.json", "cut.pt.trace.json.gz"):
-        lines = [line for line in r.stdout.splitlines() if f"/{name}:" in line and line.startswith("- ")]
+        lines = [line for line in r.stdout.splitlines() if line.startswith((f"- {name}:", "- /")) and (f"/{name}:" in line or line.startswith(f"- {name}:"))]
         assert len(lines) == 1, (name, r.stdout)
     assert "run-going-on" in r.stdout and "partial" in r.stdout
     assert "caf\\xe9" in r.stdout  # listed, its name shown safely

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
 from profkit.report.tables import Section, make_console, pack, print_section_table
 from profkit.store import Listing, RunFilter, RunInfo, display
@@ -55,7 +56,7 @@ def _state(r: RunInfo) -> str:
     if r.kind != RUN:
         return "trace"
     ok = sum(1 for c in r.configs if c.status == "ok")
-    text = f"{ok}/{len(r.configs)} ok"
+    text = f"{ok}/{len(r.configs)} ok" if r.configs else "none finished"
     return f"partial: {text}" if r.state == PARTIAL else text
 
 
@@ -94,7 +95,7 @@ def problem_lines(listing: Listing, shown: list[RunInfo]) -> list[str]:
     for r in shown:
         if r.state == PARTIAL and r.state_note:
             lines.append(f"{display(r.run_id)}: partial run: {r.state_note}")
-        lines += [w if w.startswith(display(r.run_id)) else f"{display(r.run_id)}: {w}" for w in r.warnings]
+        lines += [w if display(Path(r.path).name) in w or w.startswith(display(r.run_id)) else f"{display(r.run_id)}: {w}" for w in r.warnings]
     for r in listing.results:
         lines += r.warnings
     return list(dict.fromkeys(lines))

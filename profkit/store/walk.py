@@ -56,9 +56,10 @@ class Skipped:
 
     path: Path
     reason: str
+    rel: str = ""  # relative to the root walked (POSIX separators); "" for the root itself
 
     def __str__(self) -> str:
-        return f"{display(self.path)}: {self.reason}"
+        return f"{display(self.rel or self.path)}: {self.reason}"
 
 
 class Walk(NamedTuple):
@@ -92,7 +93,7 @@ def walk(root) -> Walk:
             with os.scandir(folder) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            skipped.append(Skipped(folder, f"cannot list this folder ({exc.strerror or exc}); skipped"))
+            skipped.append(Skipped(folder, f"cannot list this folder ({exc.strerror or exc}); skipped", prefix.rstrip("/")))
             continue
         subfolders = []
         for entry in entries:
@@ -105,18 +106,18 @@ def walk(root) -> Walk:
                 st = os.stat(entry.path)  # follows links
             except OSError as exc:
                 if is_link and (_relevant(entry.name) or exc.errno == errno.ELOOP):
-                    skipped.append(Skipped(path, _link_problem(exc)))
+                    skipped.append(Skipped(path, _link_problem(exc), rel))
                 elif not is_link:
-                    skipped.append(Skipped(path, f"cannot read ({exc.strerror or exc}); skipped"))
+                    skipped.append(Skipped(path, f"cannot read ({exc.strerror or exc}); skipped", rel))
                 continue
             real = os.path.realpath(entry.path) if is_link else None
             if stat.S_ISDIR(st.st_mode):
                 if real is not None and not _inside(real, real_root):
-                    skipped.append(Skipped(path, "symlink to a folder outside the traces folder; not read"))
+                    skipped.append(Skipped(path, "symlink to a folder outside the traces folder; not read", rel))
                     continue
                 key = (st.st_dev, st.st_ino)
                 if key in seen_dirs:
-                    skipped.append(Skipped(path, "symlink to a folder already walked (a loop); skipped"))
+                    skipped.append(Skipped(path, "symlink to a folder already walked (a loop); skipped", rel))
                     continue
                 seen_dirs.add(key)
                 subfolders.append((path, rel + "/"))
@@ -124,10 +125,10 @@ def walk(root) -> Walk:
             if not _relevant(entry.name):
                 continue
             if real is not None and not _inside(real, real_root):
-                skipped.append(Skipped(path, "symlink to a file outside the traces folder; not read"))
+                skipped.append(Skipped(path, "symlink to a file outside the traces folder; not read", rel))
                 continue
             if not stat.S_ISREG(st.st_mode):
-                skipped.append(Skipped(path, "not a regular file (a FIFO, device or socket); not read"))
+                skipped.append(Skipped(path, "not a regular file (a FIFO, device or socket); not read", rel))
                 continue
             identity = real or os.path.realpath(entry.path)
             if identity in seen_files:
