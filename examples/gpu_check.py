@@ -114,7 +114,7 @@ def summary_rows(run_dir: Path) -> list[dict]:
     GPU's bandwidth ("unknown" with the reason where it cannot be known)."""
     from profkit.analyses.summary import analyze_path
     from profkit.hardware.catalog import match_gpu
-    from profkit.layout import MANIFEST_FILE
+    from profkit.store.layout import MANIFEST_FILE
 
     manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
     env = manifest.get("environment") or {}

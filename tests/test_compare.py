@@ -8,6 +8,7 @@ has 256 D2H copies and 257 synchronizations per step against 0 and 1 for bf16.
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -197,7 +198,7 @@ def _run_dir(path: Path, run_id: str, driver: str, configs: list[tuple]) -> Path
     for precision, batch, trace, status in configs:
         name = f"llama-3-8b_{precision}_b{batch}_p128_eager"
         if trace is not None:
-            (path / f"{name}.pt.trace.json.gz").symlink_to(trace)
+            shutil.copyfile(trace, path / f"{name}.pt.trace.json.gz")  # a link out of the run folder would not be read
         entries.append({"name": name, "precision": precision, "batch_size": batch, "prompt_len": 128, "new_tokens": 64, "mode": "eager",
                         "status": status, "error": None if status == "ok" else "CUDA out of memory",
                         "trace_file": f"{name}.pt.trace.json.gz" if trace is not None else None})

@@ -2,8 +2,8 @@
 
 Every page runs without an exception and shows the figures a reader needs (the int8 sample's
 sync-bound verdict and its 257 syncs per token, the bf16 b16 outlier step, the A100 what-if, ...);
-paths from the UI never leave the traces directory; uploads are validated; and a page renders in
-well under 2 s once its trace has been loaded (timings written to tests/artifacts/).
+paths from the UI never leave the traces directory; uploads are validated. (How fast pages render
+is measured in benchmarks/, not asserted here.)
 """
 
 from __future__ import annotations
@@ -11,29 +11,28 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from profkit.dashboard import paths, uploads
+from profkit.dashboard import uploads
+from profkit.dashboard.app import traces_dir_from
 from profkit.errors import ProfkitError
+from profkit.store import paths
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "traces" / "samples"
 APP = REPO / "profkit" / "dashboard" / "app.py"
 SHIM = REPO / "dashboards" / "app.py"
-ARTIFACTS = REPO / "tests" / "artifacts"
 INT8 = "h200_llama3-8b_int8_b1.pt.trace.json.gz"
 BF16 = "h200_llama3-8b_bf16_b1.pt.trace.json.gz"
 BF16_REP = "h200_llama3-8b_bf16_b1_rep1.pt.trace.json.gz"
 BF16_B16 = "h200_llama3-8b_bf16_b16.pt.trace.json.gz"
 COMPILED = "h100_llama3-8b_bf16_b1_static_compiled.pt.trace.json.gz"
-#: A page over a sample must render within this many seconds once its trace is loaded.
-RENDER_BUDGET_S = 2.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -137,6 +136,58 @@ def test_runs_selecting_one_opens_it_and_two_compare_them():
     assert not at.exception
     assert at.title[0].value == "Compare"
     assert set(at.session_state["profkit.compare"]) == {BF16, INT8}
+
+
+def test_runs_the_first_selected_row_is_a_whatever_the_table_order():
+    at = open_page()
+    runs = list(at.dataframe[0].value["run"])
+    int8, bf16 = runs.index("h200_llama3-8b_int8_b1"), runs.index("h200_llama3-8b_bf16_b1")
+    assert bf16 > int8  # bf16 is lower in the table, and selected first
+    at.session_state["runs.table"] = {"selection": {"rows": [bf16], "columns": [], "cells": []}}
+    at.run()
+    at.session_state["runs.table"] = {"selection": {"rows": [int8, bf16], "columns": [], "cells": []}}
+    at.run()
+    assert "A (baseline): h200_llama3-8b_bf16_b1 · B (candidate): h200_llama3-8b_int8_b1" in texts(at)
+    button(at, "Compare the two").click().run()
+    assert not at.exception and at.session_state["profkit.compare"] == (BF16, INT8)
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (BF16, INT8)
+    assert at.query_params["a"] == BF16 and at.query_params["b"] == INT8
+
+
+def test_compare_opens_on_a_repeat_and_puts_the_pair_in_the_url():
+    at = open_page("compare")
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (BF16, BF16_REP)
+    assert at.info[0].value.startswith("No significant difference")
+    assert at.query_params["a"] == BF16 and at.query_params["b"] == BF16_REP
+
+
+def test_compare_follows_a_link_to_another_pair():
+    at = open_page("compare")
+    at.query_params["a"], at.query_params["b"] = INT8, BF16
+    at.run()
+    assert not at.exception
+    assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (INT8, BF16)
+
+
+def test_compare_keeps_set_up_rows_known_on_one_side_only(tmp_path):
+    root = tmp_path / "traces"
+    (root / "elsewhere").mkdir(parents=True)
+    shutil.copyfile(SAMPLES / INT8, root / INT8)
+    shutil.copyfile(SAMPLES / "h200_run_results.json", root / "h200_run_results.json")  # versions for the int8 trace only
+    shutil.copyfile(SAMPLES / BF16, root / "elsewhere" / BF16)
+    os.environ[paths.TRACES_DIR_ENV] = str(root)
+    try:
+        at = open_page("compare", **{"profkit.compare": (f"elsewhere/{BF16}", INT8)})
+        everything = table_with(at, "field").set_index("field")
+        at.toggle(key="compare.only_diffs").set_value(True).run()
+    finally:
+        os.environ[paths.TRACES_DIR_ENV] = str(SAMPLES)
+    assert not at.exception
+    assert everything.loc["GPU memory"].iloc[1] == "139.8 GiB"
+    setup = table_with(at, "field").set_index("field")
+    driver = setup.loc["NVIDIA driver"]
+    assert (driver.iloc[1], driver.iloc[2], driver.iloc[3]) == ("unknown", "580.159.04", "unknown on one side")
+    assert "torch" in setup.index and "GPU memory" not in setup.index  # known on both sides and equal: hidden
 
 
 def test_upload_bad_files_get_a_message_and_a_good_one_is_analyzed():
@@ -311,11 +362,11 @@ def test_broken_files_in_the_traces_directory_get_a_message(tmp_path):
 def test_traces_dir_precedence(tmp_path):
     other = tmp_path / "t"
     other.mkdir()
-    assert paths.traces_dir_from(["--traces-dir", str(other)], {paths.TRACES_DIR_ENV: str(SAMPLES)}) == other.resolve()
-    assert paths.traces_dir_from([], {paths.TRACES_DIR_ENV: str(other)}) == other.resolve()
-    assert paths.traces_dir_from(["-x", "--tb=short"], {}) == SAMPLES  # pytest's own argv is ignored
+    assert traces_dir_from(["--traces-dir", str(other)], {paths.TRACES_DIR_ENV: str(SAMPLES)}) == other.resolve()
+    assert traces_dir_from([], {paths.TRACES_DIR_ENV: str(other)}) == other.resolve()
+    assert traces_dir_from(["-x", "--tb=short"], {}) == SAMPLES  # pytest's own argv is ignored
     with pytest.raises(ProfkitError, match="not a directory"):
-        paths.traces_dir_from(["--traces-dir", str(tmp_path / "missing")], {})
+        traces_dir_from(["--traces-dir", str(tmp_path / "missing")], {})
 
 
 def test_uploads_are_size_limited_and_gzip_bombs_refused(monkeypatch):
@@ -334,24 +385,7 @@ def test_uploads_are_size_limited_and_gzip_bombs_refused(monkeypatch):
         uploads.analyze_upload("../../a\x00b.json", b'{"x": 1}')
 
 
-# ---- speed, entry points -----------------------------------------------------------------------------
-def test_pages_render_well_under_two_seconds_after_the_first_load():
-    """Time each page's script run on a sample once its trace is loaded (switching back to it)."""
-    at = open_page(**{"profkit.selected": INT8, "profkit.compare": (BF16, INT8)})
-    timings = {}
-    for page in ("detail", "compare", "recommend", "runs"):
-        at.switch_page(f"views/{page}.py").run()  # first load of the page in this session
-        at.switch_page("views/runs.py" if page != "runs" else "views/detail.py").run()
-        at.switch_page(f"views/{page}.py")
-        start = time.perf_counter()
-        at.run()
-        timings[page] = round(time.perf_counter() - start, 3)
-        assert not at.exception
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "dashboard-apptest-render-s.json").write_text(json.dumps(timings, indent=2) + "\n")
-    assert all(t < RENDER_BUDGET_S for t in timings.values()), timings
-
-
+# ---- entry points ------------------------------------------------------------------------------------
 def test_streamlit_run_shim_opens_the_same_app():
     at = AppTest.from_file(str(SHIM), default_timeout=120)
     at.run()

@@ -1,15 +1,15 @@
 """The dashboard in a real browser: `streamlit run` on a free localhost port, driven by headless
 Chromium (Debian's `chromium` package) through playwright.
 
-Each page is opened, its key texts and plotly charts must render, and a full-page screenshot is
-saved to tests/artifacts/ (gitignored). Page-switch times after the first load are written to
-tests/artifacts/dashboard-browser-render-s.json.
+Each page is opened (by the sidebar and by its own URL), its key texts and plotly charts must
+render, and a full-page screenshot is saved to a temporary folder (the path is printed with -s).
+How fast pages render is measured in benchmarks/, not asserted here.
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -20,22 +20,20 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "traces" / "samples"
-ARTIFACTS = REPO / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
     "--disable-sync", "--no-first-run", "--disable-quic",
 ]
 INT8 = "h200_llama3-8b_int8_b1.pt.trace.json.gz"
+FP16 = "h200_llama3-8b_fp16_b1.pt.trace.json.gz"
 BF16 = "h200_llama3-8b_bf16_b1.pt.trace.json.gz"
+BF16_REP = "h200_llama3-8b_bf16_b1_rep1.pt.trace.json.gz"
 SERVER_START_TIMEOUT_S = 60
-#: Generous ceiling for a page switch in the browser (script run + websocket + plotly drawing); the
-#: measured times are written out, and the AppTest suite holds the script itself to 2 s.
-BROWSER_SWITCH_BUDGET_S = 5.0
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed at /usr/bin/chromium (apt-get install -y chromium)"),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install -y chromium)"),
 ]
 
 
@@ -83,7 +81,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
 
@@ -124,33 +122,38 @@ def assert_clean(pg) -> None:
     assert not pg.errors, pg.errors
 
 
-def screenshot(pg, name: str) -> Path:
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory):
+    """Where screenshots go (a temporary folder, never the checkout)."""
+    folder = tmp_path_factory.mktemp("dashboard-screenshots")
+    print(f"dashboard screenshots: {folder}")
+    return folder
+
+
+def screenshot(pg, folder: Path, name: str) -> Path:
     """A screenshot of the whole page: Streamlit scrolls inside its main block, so grow the viewport to fit."""
     height = pg.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]') || document.body).scrollHeight")
     pg.set_viewport_size({"width": 1400, "height": min(max(int(height) + 40, 900), 12_000)})
     pg.wait_for_timeout(800)  # let plotly re-lay out at the new size
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"dashboard-{name}.png"
+    path = folder / f"dashboard-{name}.png"
     pg.screenshot(path=str(path), full_page=True)
     return path
 
 
-def nav(pg, title: str) -> float:
-    """Click a page in the sidebar; seconds until its title shows."""
-    start = time.perf_counter()
+def nav(pg, title: str) -> None:
+    """Click a page in the sidebar and wait for its title."""
     pg.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
     pg.locator("h1", has_text=title).first.wait_for(state="visible")
-    return time.perf_counter() - start
 
 
-def test_runs_page_lists_runs_selects_and_uploads(server, page, tmp_path):
+def test_runs_page_lists_runs_selects_and_uploads(server, page, tmp_path, shots):
     page.goto(server)
     wait_for_text(page, "6 of 6 configurations")
     wait_until_idle(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
     grid.wait_for(state="visible")
     assert_clean(page)
-    screenshot(page, "runs")
+    screenshot(page, shots, "runs")
 
     page.set_input_files('[data-testid="stFileUploader"] input[type="file"]', files=[{"name": "broken.json.gz", "mimeType": "application/gzip", "buffer": b"\x1f\x8b\x08\x00nope"}])
     wait_for_text(page, "broken.json.gz: truncated gzip")
@@ -161,33 +164,55 @@ def test_runs_page_lists_runs_selects_and_uploads(server, page, tmp_path):
     wait_for_text(page, "Analyzed my-run.pt.trace.json.gz")
     wait_for_text(page, "decode — sync-bound.")
     assert_clean(page)
-    screenshot(page, "runs-upload")
+    screenshot(page, shots, "runs-upload")
 
 
-def test_runs_row_selection_opens_compare(server, page):
+def test_runs_row_selection_opens_compare_with_the_first_selected_as_a(server, page):
     page.goto(server)
     wait_for_text(page, "6 of 6 configurations")
     wait_until_idle(page)
     grid = page.locator('[data-testid="stDataFrame"]').first
     box = grid.bounding_box()
-    # The grid draws on a canvas: click the row-selection column of the 1st and 3rd data rows.
+    # The grid draws on a canvas: click the row-selection column of the 3rd, then the 2nd data row
+    # (newest first: the int8, then the fp16 trace).
     header_h, row_h = 35, 35
-    for row in (0, 2):
-        page.mouse.click(box["x"] + 15, box["y"] + header_h + row_h * row + row_h / 2)
-        wait_until_idle(page)
+    page.mouse.click(box["x"] + 15, box["y"] + header_h + row_h * 2 + row_h / 2)
+    page.get_by_role("button", name="Open in Run detail").and_(page.locator(":enabled")).wait_for()  # the app saw the first
+    page.mouse.click(box["x"] + 15, box["y"] + header_h + row_h * 1 + row_h / 2)
+    wait_for_text(page, "A (baseline): h200_llama3-8b_int8_b1 · B (candidate): h200_llama3-8b_fp16_b1")
+    wait_until_idle(page)
     page.get_by_role("button", name="Compare the two").click()
     page.locator("h1", has_text="Compare").first.wait_for(state="visible")
     wait_for_text(page, "Verdict")
     wait_for_charts(page, 1)
+    assert f"/compare?a={INT8}&b={FP16}" in page.url  # the first selected is A, and the pair is in the URL
     assert_clean(page)
 
 
-def test_detail_page_renders_verdict_syncs_and_charts(server, page):
-    start = time.perf_counter()
+def test_every_page_has_its_own_url(server, page):
+    for path, title in (("runs", "Runs"), ("detail", "Run detail"), ("compare", "Compare"), ("recommend", "Recommend")):
+        page.goto(f"{server}/{path}")
+        page.locator("h1", has_text=title).first.wait_for(state="visible")
+        wait_until_idle(page)
+        assert "Page not found" not in page.inner_text("body")
+        assert page.url.split("?")[0].rstrip("/").endswith(f"/{path}")
+        assert_clean(page)
+    page.goto(server)  # the root opens the Runs page
+    page.locator("h1", has_text="Runs").first.wait_for(state="visible")
+
+
+def test_compare_opens_on_a_repeat_and_puts_the_pair_in_the_url(server, page):
+    page.goto(f"{server}/compare")
+    wait_for_text(page, "No significant difference")
+    wait_until_idle(page)
+    assert f"a={BF16}" in page.url and f"b={BF16_REP}" in page.url
+    assert_clean(page)
+
+
+def test_detail_page_renders_verdict_syncs_and_charts(server, page, shots):
     page.goto(f"{server}/detail?trace={INT8}")
     wait_for_text(page, "decode — sync-bound.")
     wait_for_charts(page, 8)
-    first_load = time.perf_counter() - start
     wait_until_idle(page)
     body = page.inner_text('[data-testid="stMain"]')
     assert "syncs / decode step" in body and "257" in body
@@ -195,29 +220,24 @@ def test_detail_page_renders_verdict_syncs_and_charts(server, page):
                   "Roofline (decode)", "DRAM bandwidth (decode)", "NVML: utilization, SM clock and power", "Batch sweep (un-profiled timings)"):
         wait_for_chart(page, title)
     assert_clean(page)
-    screenshot(page, "detail")
+    screenshot(page, shots, "detail")
 
-    # After the first load: switch away and back through the sidebar, as a user does.
+    # Switch away and back through the sidebar, as a user does.
     page.set_viewport_size({"width": 1400, "height": 900})
-    timings = {"detail_first_load": round(first_load, 3)}
-    timings["runs"] = round(nav(page, "Runs"), 3)
+    nav(page, "Runs")
     wait_until_idle(page)
-    start = time.perf_counter()
     page.locator('[data-testid="stSidebarNav"] a', has_text="Run detail").first.click()
     wait_for_text(page, "decode — sync-bound.")
     wait_for_charts(page, 8)
-    timings["detail"] = round(time.perf_counter() - start, 3)
     wait_until_idle(page)
+    assert f"trace={INT8}" in page.url
     for title in ("Compare", "Recommend"):
-        timings[title.lower()] = round(nav(page, title), 3)
+        nav(page, title)
         wait_until_idle(page)
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "dashboard-browser-render-s.json").write_text(json.dumps(timings, indent=2) + "\n")
-    assert timings["detail"] < BROWSER_SWITCH_BUDGET_S, timings
     assert_clean(page)
 
 
-def test_compare_page_renders_setup_steps_and_verdict(server, page):
+def test_compare_page_renders_setup_steps_and_verdict(server, page, shots):
     page.goto(f"{server}/compare?a={BF16}&b={INT8}")
     wait_for_text(page, "3.45x slower")
     wait_for_text(page, "Op-aligned diff (decode")
@@ -225,10 +245,10 @@ def test_compare_page_renders_setup_steps_and_verdict(server, page):
     wait_until_idle(page)
     wait_for_chart(page, "Steady steps, A vs B")
     assert_clean(page)
-    screenshot(page, "compare")
+    screenshot(page, shots, "compare")
 
 
-def test_recommend_page_renders_ranked_advice_and_what_if(server, page):
+def test_recommend_page_renders_ranked_advice_and_what_if(server, page, shots):
     page.goto(f"{server}/recommend?trace={INT8}")
     wait_for_text(page, "Ranked recommendations for NVIDIA A100 40GB SXM")
     wait_for_text(page, "1. Load the weights in")
@@ -238,7 +258,7 @@ def test_recommend_page_renders_ranked_advice_and_what_if(server, page):
     wait_for_chart(page, "What-if: modelled vs measured decode speed")
     assert "fits in memory" in page.inner_text('[data-testid="stMain"]')
     assert_clean(page)
-    screenshot(page, "recommend")
+    screenshot(page, shots, "recommend")
 
 
 def test_a_path_outside_the_traces_directory_is_refused(server, page):

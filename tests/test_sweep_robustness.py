@@ -55,7 +55,7 @@ def test_resume_keeps_the_earlier_nvml_samples(tmp_path):
 
 
 def test_a_folder_without_a_finished_trace_is_a_run_folder(tmp_path, monkeypatch):
-    from profkit.analyses.runs import discover_runs
+    from profkit.store import list_runs
     from profkit.capture.sweep import SweepInterrupted
 
     b1, b2 = names(1, 2)
@@ -67,7 +67,7 @@ def test_a_folder_without_a_finished_trace_is_a_run_folder(tmp_path, monkeypatch
     manifest = json.loads((run_dir / MANIFEST_FILE).read_text())
     assert [(c["name"], c["status"]) for c in manifest["configs"]] == [(b1, "interrupted"), (b2, "pending")]
     assert samples(run_dir)[0] == ",".join(SAMPLE_COLUMNS)
-    (listed,) = discover_runs(tmp_path)
+    (listed,) = list_runs(tmp_path).runs
     assert listed.run_id == "p" and [(c.name, c.status) for c in listed.configs] == [(b1, "interrupted"), (b2, "pending")]
     monkeypatch.undo()
     resumed = run_sweep(RunConfig(precisions=("bf16",), batch_sizes=(1, 2), out_dir=str(tmp_path), run_id="p", resume=True, **SMALL))

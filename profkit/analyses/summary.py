@@ -149,7 +149,7 @@ def _metadata(trace: Trace, gpu: GpuSpec | None) -> Metadata:
     cc = f"{props['computeMajor']}.{props['computeMinor']}" if "computeMajor" in props else None
     return Metadata(
         path=trace.path,
-        trace_name=str(md.get("traceName") or trace.path.rsplit("/", 1)[-1]),
+        trace_name=str(trace.path).replace("\\", "/").rsplit("/", 1)[-1],  # the file's name; Kineto's traceName is often a temp path
         gpu_name=props.get("name"),
         sm_count=props.get("numSms"),
         memory_bytes=props.get("totalGlobalMem"),

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from profkit.errors import ProfkitError
-from profkit.layout import MANIFEST_FILE, NVML_SAMPLES_FILE, TRACE_SUFFIX  # noqa: F401  (re-exported)
+from profkit.store.layout import MANIFEST_FILE, NVML_SAMPLES_FILE, TRACE_SUFFIX  # noqa: F401  (re-exported)
 
 PRECISIONS = ("int8", "fp16", "bf16", "nf4", "int8wo", "int4wo", "fp8")
 """int8 = bitsandbytes LLM.int8 (`load_in_8bit=True`); nf4 = bitsandbytes 4-bit NF4 (`load_in_4bit=True`);

@@ -1,6 +1,7 @@
 """The run manifest: `<out>/<run-id>/manifest.json`, rewritten atomically after every configuration.
 
-Schema (read by `profkit runs`, `compare` and the dashboard):
+Schema (typed in `profkit.store.manifest`, whose reader `profkit runs`, `compare`, `recommend` and
+the dashboard use, and whose writer `write_manifest` calls):
 
   run_id, created (ISO 8601), host, profkit_version
   environment  {gpu_name, gpu_count, driver_version, cuda_runtime, cudnn, torch, transformers,
@@ -22,12 +23,17 @@ import json
 from pathlib import Path
 
 from profkit.capture.config import MANIFEST_FILE, ConfigSpec
-from profkit.capture.files import atomic_write_json
 from profkit.errors import ProfkitError
 
-STATUS_OK, STATUS_FAILED, STATUS_OOM = "ok", "failed", "oom"
-STATUS_PENDING, STATUS_RUNNING, STATUS_INTERRUPTED = "pending", "running", "interrupted"
-"""Not finished: planned, in progress (or the process died there), stopped by Ctrl-C. --resume reruns them."""
+from profkit.store.manifest import (  # noqa: F401  (re-exported for the sweep)
+    STATUS_FAILED,
+    STATUS_INTERRUPTED,
+    STATUS_OK,
+    STATUS_OOM,
+    STATUS_PENDING,
+    STATUS_RUNNING,
+)
+
 CLOCK_NOTE = (
     "All *_unix_s fields and nvml t_unix_s are time.time() seconds. A trace event's Unix time in ns is "
     "ts_us * 1000 + configs[i].trace.base_time_ns (Kineto's baseTimeNanoseconds, also at the trace's top level)."
@@ -98,7 +104,10 @@ def upsert_config(manifest: dict, entry: dict) -> None:
 
 
 def write_manifest(run_dir: Path, manifest: dict) -> None:
-    atomic_write_json(Path(run_dir) / MANIFEST_FILE, manifest)
+    """Through the run store's one writer: checked against its schema, written atomically."""
+    from profkit.store.manifest import write_manifest as write_checked
+
+    write_checked(run_dir, manifest)
 
 
 def read_manifest(run_dir: Path) -> dict:

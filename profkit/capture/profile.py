@@ -21,7 +21,7 @@ from torch.profiler import ProfilerActivity, profile, schedule
 
 from profkit.capture.files import atomic_gzip, scratch_path
 from profkit.capture.timing import GenerationTiming, run_generation
-from profkit.layout import TRACE_METADATA_KEY
+from profkit.store.layout import TRACE_METADATA_KEY
 
 _BASE_TIME = re.compile(rb'"baseTimeNanoseconds"\s*:\s*(\d+)')
 _HEAD_BYTES = 1 << 20

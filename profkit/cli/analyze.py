@@ -23,12 +23,17 @@ def analyze(
     hta: bool = typer.Option(False, "--hta", help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace."),
 ) -> None:
     """Steps and phases, kernel categories, idle gaps and their causes, bandwidth, and a verdict per phase."""
+    import sys
+
     from profkit.analyses.summary import analyze_trace
-    from profkit.trace import find_traces, load_trace
+    from profkit.store import find_traces
+    from profkit.trace import load_trace
 
     from profkit.analyses.workload import describe_workload
 
-    paths = find_traces(traces)
+    paths, skipped = find_traces(traces)  # the run store's walker: links out of a folder are not read
+    for line in skipped:
+        print(f"profkit: warning: {line}", file=sys.stderr)
     analyses, workloads = [], []
     for path in paths:
         trace = load_trace(path, use_cache=not no_cache)

@@ -17,6 +17,7 @@ def register(app: typer.Typer) -> None:
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal tables."),
         k_sigma: Optional[float] = typer.Option(None, "--k-sigma", help="A change is significant beyond this many times the combined noise of the two medians (default: profkit.analyses.compare.K_SIGMA, 2)."),
         rel_floor: Optional[float] = typer.Option(None, "--rel-floor", help="... and beyond this fraction of the baseline (default: REL_FLOOR, 0.03 = 3%)."),
+        strict: bool = typer.Option(False, "--strict", help="In a folder, exit with an error (code 2) on a file that cannot be read instead of skipping it with a note."),
     ) -> None:
         """Compare a baseline with candidates: set-up differences, step times with significance, kernel
         categories and operations aligned by what they compute, and a verdict."""
@@ -24,8 +25,11 @@ def register(app: typer.Typer) -> None:
 
         from profkit.cli.output import json_text, write_json
         from profkit.analyses.compare import compare_paths
+        from profkit.analyses.compare.inputs import expand_inputs
         from profkit.report.compare_render import render_markdown, render_terminal, report_to_dict
 
+        if strict:  # refuse before comparing anything; the comparison itself skips bad files in folders
+            expand_inputs([baseline, *candidates, *(baseline_rep or ())], strict=True)
         report = compare_paths(baseline, candidates, baseline_rep or (), k_sigma=k_sigma, rel_floor=rel_floor)
 
         if json_out is not None:

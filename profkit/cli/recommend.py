@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         model: Optional[str] = typer.Option(None, "--model", help="Model shape: llama-3-8b, tiny or a Hugging Face config.json. Default: the run manifest's, else llama-3-8b."),
         json_out: Optional[str] = typer.Option(None, "--json", help="Write the recommendations as a JSON list to FILE, or '-' for stdout (nothing else printed)."),
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal view."),
+        strict: bool = typer.Option(False, "--strict", help="In a folder, exit with an error (code 2) on a file that cannot be read instead of skipping it with a note."),
     ) -> None:
         """Ranked recommendations: what to change, why (measured numbers), expected gain (measured or modelled), confidence, how."""
         import sys
@@ -37,15 +38,17 @@ def register(app: typer.Typer) -> None:
         target = get_gpu(target_gpu or DEFAULT_TARGET_GPU)
         config = RecommendConfig(**({"context_len": context_len} if context_len is not None else {}),
                                  tpot_slo_ms=tpot_slo_ms, ttft_slo_ms=ttft_slo_ms)
-        inputs = load_inputs(paths, model=model)
+        inputs = load_inputs(paths, model=model, strict=strict)
         recs = recommend(inputs, target, config)
+        header = report_header(inputs, target, config, context_given=context_len is not None)
 
         if json_out is not None:
             text = json_text(recommendations_to_json(recs))
             write_json(text, json_out)
             if json_out == "-":
+                for line in header.set_aside + ((header.nothing,) if not recs else ()):
+                    print(f"profkit: note: {line}", file=sys.stderr)
                 return
-        header = report_header(inputs, target, config, context_given=context_len is not None)
         if markdown:
             sys.stdout.write(render_markdown(recs, header))
         else:

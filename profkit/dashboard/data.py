@@ -1,9 +1,15 @@
-"""Cached access to the library calls the CLI makes, keyed so that moving between pages is instant.
+"""Cached access to what the CLI computes, keyed so that moving between pages is instant.
+
+Every run, trace and run file comes from the run store (`profkit.store.list_runs`: one walker, one
+path policy, the join of loose traces with their results files), so the pages show exactly what
+`profkit runs`, `compare` and `recommend` show. A *trace ref* is a trace's root-relative name as the
+listing gives it; only refs the listing holds are opened (anything else is refused, and a ref that
+points outside the traces directory says so).
 
 Parsed traces and their analyses are held with `st.cache_resource` (shared, never copied: pages
-only read them), keyed by the file's resolved path, size and modification time, so a rewritten
-file is analyzed again. Below that, `load_trace` keeps its own on-disk cache across restarts.
-Uploaded traces live in the session (`state.uploads`). Every path goes through `paths.inside`.
+only read them), keyed by the file's path, size and modification time, so a rewritten file is
+analyzed again. Below that, `load_trace` keeps its own on-disk cache across restarts. Uploaded
+traces live in the session (`state.uploads`).
 """
 
 from __future__ import annotations
@@ -12,11 +18,46 @@ from pathlib import Path
 
 import streamlit as st
 
-from profkit.dashboard import paths, state
+from profkit.dashboard import state
 from profkit.errors import ProfkitError
 
 #: Seconds the runs listing is reused before the traces directory is scanned again.
 RUNS_TTL_S = 30
+
+
+# ---- the listing ---------------------------------------------------------------------------------
+@st.cache_resource(ttl=RUNS_TTL_S, show_spinner="Listing runs…", max_entries=4)
+def listing(root: Path):
+    """`profkit.store.list_runs(root)`: runs, traces, results files and what was skipped (shared, read only)."""
+    from profkit.store import list_runs
+
+    return list_runs(root)
+
+
+def _index(root: Path) -> dict:
+    """Trace ref -> (RunInfo, ConfigInfo) for every trace the listing holds."""
+    from profkit.store import display
+
+    return {display(ref): pair for ref, pair in listing(root).traces().items()}
+
+
+def resolve(root: Path, ref: str) -> Path:
+    """The file of a trace ref the listing holds (ProfkitError otherwise, saying why)."""
+    from profkit.store.paths import inside
+
+    found = _index(root).get(ref)
+    if found is not None:
+        return Path(found[1].trace_path)
+    inside(root, ref)  # a ref that leads out of the traces directory is refused as such
+    raise ProfkitError(f"{ref}: no such trace in the traces directory {root} (a new file? rescan the folder on the Runs page)")
+
+
+def run_of(root: Path, ref: str):
+    """(RunInfo, ConfigInfo) the store knows for a trace ref; None for an upload."""
+    if state.is_upload(ref):
+        return None
+    resolve(root, ref)
+    return _index(root)[ref]
 
 
 # ---- traces and analyses ----------------------------------------------------------------------
@@ -35,25 +76,40 @@ def _analysis(path: str, size: int, mtime_ns: int):
 
 
 def _file_key(root: Path, ref: str) -> tuple[str, int, int]:
-    path = paths.inside(root, ref)
-    if not path.is_file():
-        raise ProfkitError(f"{ref}: no such trace in the traces directory {root}")
-    st_ = path.stat()
+    path = resolve(root, ref)
+    try:
+        st_ = path.stat()
+    except OSError as exc:
+        raise ProfkitError(f"{ref}: cannot read ({exc.strerror or exc})") from None
     return str(path), st_.st_size, st_.st_mtime_ns
+
+
+def _told(root: Path, ref: str, key: tuple):
+    """The cached trace of `key`, told what the store knows about it when it embeds no manifest
+    (versions joined from a results file, the run's workload), as `profkit compare` tells it."""
+    from profkit.store import known_manifest
+
+    t = _trace(*key)
+    if t.manifest is None:
+        run, config = _index(root)[ref]
+        t.metadata["profkit_manifest"] = known_manifest(run, config)  # in memory only
+    return t
 
 
 def trace(root: Path, ref: str):
     """The parsed `Trace` for a trace ref (file inside `root`, or this session's upload)."""
     if state.is_upload(ref):
         return _upload(ref)[1]
-    return _trace(*_file_key(root, ref))
+    return _told(root, ref, _file_key(root, ref))
 
 
 def analysis(root: Path, ref: str):
     """The `TraceAnalysis` for a trace ref, exactly as `profkit analyze` computes it."""
     if state.is_upload(ref):
         return _upload(ref)[2]
-    return _analysis(*_file_key(root, ref))
+    key = _file_key(root, ref)
+    _told(root, ref, key)
+    return _analysis(*key)
 
 
 def _upload(ref: str):
@@ -100,12 +156,17 @@ def upload(name: str, data: bytes) -> str:
 
 # ---- listing -------------------------------------------------------------------------------
 def trace_refs(root: Path) -> list[str]:
-    """Every trace of every run under `root`, as root-relative refs, in the runs table's order (newest first)."""
+    """Every trace of every run under `root`, as refs, in the runs table's order (newest first)."""
     refs = []
     for ref in runs_table(root)["trace"]:
-        if ref and ref not in refs:
+        if is_ref(ref) and ref not in refs:
             refs.append(ref)
     return refs
+
+
+def is_ref(value) -> bool:
+    """A trace ref in the runs table's "trace" column (rows without a trace hold a missing value there)."""
+    return isinstance(value, str) and bool(value)
 
 
 # ---- what a trace ran, and its run's files ------------------------------------------------------
@@ -115,7 +176,9 @@ def workload(root: Path, ref: str):
 
     if state.is_upload(ref):
         return describe_workload(trace(root, ref), analysis(root, ref))
-    return _workload(*_file_key(root, ref))
+    key = _file_key(root, ref)
+    _told(root, ref, key)
+    return _workload(*key)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -125,82 +188,91 @@ def _workload(path: str, size: int, mtime_ns: int):
     return describe_workload(_trace(path, size, mtime_ns), _analysis(path, size, mtime_ns))
 
 
-def run_extras(root: Path, ref: str, gpu_name: str | None):
-    """Versions, un-profiled timings and NVML samples of the run `ref` belongs to (`runfiles.RunExtras`; empty for uploads)."""
-    from profkit.dashboard import runfiles
+def run_extras(root: Path, ref: str):
+    """Un-profiled timings and NVML samples of the run `ref` belongs to (`profkit.store.extras.RunExtras`; empty for uploads)."""
+    from profkit.store.extras import RunExtras
 
     if state.is_upload(ref):
-        return runfiles.RunExtras()
-    path, _, _ = _file_key(root, ref)
-    return _run_extras(str(root), path, gpu_name)
+        return RunExtras()
+    resolve(root, ref)
+    return _run_extras(root, ref)
 
 
 @st.cache_data(ttl=RUNS_TTL_S, show_spinner=False)
-def _run_extras(root: str, path: str, gpu_name: str | None):
-    from profkit.dashboard import runfiles
+def _run_extras(root: Path, ref: str):
+    from profkit.store.extras import run_extras as extras_of
 
-    return runfiles.extras_for(Path(root), Path(path), gpu_name)
+    run, _ = _index(root)[ref]
+    results = next((r for r in listing(root).results if run.timings_from and Path(r.path).name == run.timings_from
+                    and Path(r.path).parent == Path(run.path).parent), None)
+    return extras_of(run, results)
 
 
 # ---- the runs listing -------------------------------------------------------------------------
 #: Columns of the runs table, in order (the trace ref last; the page hides it).
-RUN_COLUMNS = ("run", "GPU", "precision", "batch", "mode", "decode tok/s", "TPOT ms", "TTFT ms", "driver", "CUDA runtime", "torch",
-               "transformers", "bitsandbytes", "prompt", "model", "status", "kind", "created", "timings from", "trace")
+RUN_COLUMNS = ("run", "GPU", "precision", "batch", "mode", "decode tok/s", "TPOT ms", "TTFT ms", "driver", "CUDA runtime", "HIP runtime",
+               "torch", "transformers", "bitsandbytes", "prompt", "model", "rank", "status", "kind", "created", "timings from", "trace")
 
 
 @st.cache_data(ttl=RUNS_TTL_S, show_spinner="Listing runs…")
 def runs_table(root: Path):
-    """One row per configuration of every run and loose trace (`discover_runs`), as a DataFrame.
+    """One row per configuration of every run and loose trace (`profkit.store.list_runs`), as a DataFrame.
 
-    Loose traces beside a results file of the same GPU (the bundled samples) take its versions and
-    the un-profiled timing of the same precision, batch and mode from it. Traces that resolve outside
-    `root` (symlinks) are left out; `table.attrs["outside"]` counts them, `table.attrs["warnings"]`
-    holds what `discover_runs` could not read.
+    The versions and timings are the store's: a loose trace beside a results file of the same GPU
+    (the bundled samples) carries its versions and the un-profiled timing of the same precision,
+    batch and mode. `table.attrs["skipped"]` lists what the walker did not read (links out of `root`,
+    loops), `table.attrs["warnings"]` what could not be used (one line each).
     """
     import pandas as pd
 
-    from profkit.analyses.runs import discover_runs, links_leaving
+    from profkit.report.runs_render import problem_lines
+    from profkit.store import display
 
-    rows, outside, warnings = [], len(links_leaving(root)), []
-    for run in discover_runs(root):
-        warnings += run.warnings
-        for c in run.configs:
-            ref = _ref_inside(root, c.trace_path)
-            if c.trace_path and ref is None:
-                outside += 1  # e.g. a symlink to a file elsewhere: never opened
-                continue
-            versions, timing, timing_source = {}, {}, "manifest" if run.kind == "run" else ""
-            if run.kind == "trace" and ref is not None:
-                extras = _run_extras(str(root), str(paths.inside(root, ref)), run.gpu_name)
-                versions = extras.versions
-                timing = extras.measured(c.precision, c.batch_size, c.mode) or {}
-                timing_source = extras.source if timing else ""
-            version = lambda name: getattr(run, name) or versions.get(name)  # noqa: E731
+    found = listing(root)
+    rows = []
+    for run in found.runs:
+        configs = run.configs or [None]
+        for c in configs:
             rows.append({
-                "run": run.run_id, "kind": run.kind, "created": run.created, "GPU": run.gpu_name,
-                "driver": version("driver_version"), "CUDA runtime": version("cuda_runtime"), "torch": version("torch"),
-                "transformers": version("transformers"), "bitsandbytes": version("bitsandbytes"), "model": run.model,
-                "precision": c.precision, "batch": c.batch_size, "prompt": c.prompt_len, "mode": c.mode, "status": c.status,
-                "decode tok/s": c.decode_tokens_per_s if c.decode_tokens_per_s is not None else timing.get("decode_tokens_per_s"),
-                "TPOT ms": c.tpot_median_ms if c.tpot_median_ms is not None else timing.get("tpot_median_ms"),
-                "TTFT ms": c.ttft_ms if c.ttft_ms is not None else timing.get("ttft_ms"),
-                "timings from": timing_source, "trace": ref,
+                "run": display(run.run_id), "kind": run.kind, "created": run.created,
+                "GPU": run.gpu_name or ("CPU" if run.device == "cpu" else None), "driver": run.driver_version,
+                "CUDA runtime": run.cuda_runtime, "HIP runtime": run.hip_runtime, "torch": run.torch, "transformers": run.transformers,
+                "bitsandbytes": run.bitsandbytes, "model": run.model,
+                "rank": f"{run.rank} of {run.world_size}" if run.rank is not None and run.world_size and run.world_size > 1 else None,
+                "precision": c.precision if c else None, "batch": c.batch_size if c else None, "prompt": c.prompt_len if c else None,
+                "mode": c.mode if c else None, "status": c.status if c else run.state,
+                "decode tok/s": c.decode_tokens_per_s if c else None, "TPOT ms": c.tpot_median_ms if c else None,
+                "TTFT ms": c.ttft_ms if c else None, "timings from": display(c.timings_from) if c and c.timings_from else "",
+                "trace": display(_rel(found.root, c.trace_path)) if c and c.trace_path else None,
             })
     table = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
-    table.attrs["outside"] = outside
-    table.attrs["warnings"] = warnings
+    table.attrs["skipped"] = [str(s) for s in found.skipped]
+    table.attrs["warnings"] = [w for w in problem_lines(found, found.runs) if w not in table.attrs["skipped"]]
     return table
 
 
-def _ref_inside(root: Path, trace_path: str | None) -> str | None:
-    if not trace_path:
+def _rel(root: Path, path: str) -> str:
+    from profkit.store import relative_name
+
+    return relative_name(root, path)
+
+
+def default_pair(root: Path) -> tuple[str, str] | None:
+    """A pair worth comparing first: two traces of the same set-up (a repeat: the noise floor), else
+    the same workload on different set-ups (a driver, GPU or library change), else the first two."""
+    table = runs_table(root)
+    table = table[table["trace"].notna() & (table["status"] == "ok")]
+    if len(table) < 2:
         return None
-    try:
-        ref = paths.relative(root, Path(trace_path))
-        paths.inside(root, ref)
-    except (ProfkitError, ValueError):
-        return None
-    return ref
+    workload = ["model", "precision", "batch", "prompt", "mode"]
+    setup = workload + ["GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
+    for keys in (setup, workload):
+        for _, group in table.groupby(keys, sort=False, dropna=False):
+            if len(group) >= 2 and (keys is setup or group[setup].drop_duplicates().shape[0] > 1):
+                refs = list(group["trace"])
+                return refs[-1], refs[-2]  # oldest first: the baseline
+    refs = list(table["trace"])
+    return refs[0], refs[1]
 
 
 # ---- comparisons ------------------------------------------------------------------------------
@@ -213,6 +285,8 @@ def comparison(root: Path, baseline: str, candidate: str, baseline_repeats: tupl
         side = lambda rs: [(trace(root, r), analysis(root, r)) for r in rs]  # noqa: E731
         return compare_traces(side((baseline, *baseline_repeats)), side((candidate,)))
     keys = tuple(_file_key(root, r) for r in refs)
+    for ref, key in zip(refs, keys):
+        _told(root, ref, key)
     return _comparison(keys[:-1], keys[-1])
 
 
@@ -226,31 +300,40 @@ def _comparison(baseline_keys: tuple, candidate_key: tuple):
 
 # ---- recommendations and what-if ----------------------------------------------------------------
 def recommend_inputs(root: Path, upload_refs: tuple[str, ...] = ()):
-    """`load_inputs([root])` as `profkit recommend TRACES_DIR` reads it, plus this session's chosen uploads."""
+    """The evidence `profkit recommend TRACES_DIR` reasons from, plus this session's chosen uploads,
+    narrowed to one model on the GPU (`select_evidence`: what was set aside says why)."""
     from dataclasses import replace
 
     from profkit.analyses.evidence import trace_evidence
+    from profkit.analyses.recommend.grouping import select_evidence
 
     inputs = _recommend_inputs(str(root), _dir_signature(root))
     if upload_refs:
         extra = [trace_evidence(trace(root, r), analysis(root, r)) for r in upload_refs]
         inputs = replace(inputs, traces=[*inputs.traces, *extra], sources=[*inputs.sources, *(ref_label(r) for r in upload_refs)])
-    return inputs
+    return select_evidence(inputs)
 
 
 def _dir_signature(root: Path) -> tuple:
-    """What changes when a run is added or rewritten: the top-level entries' names and mtimes."""
-    try:
-        return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in Path(root).iterdir()))
-    except OSError:
-        return ()
+    """What changes when a run is added or rewritten: every listed file's name, size and mtime."""
+    from profkit.store import walk
+
+    out = []
+    for f in walk(root).files:
+        try:
+            st_ = f.path.stat()
+        except OSError:
+            continue
+        out.append((f.rel, st_.st_size, st_.st_mtime_ns))
+    return tuple(out)
 
 
 @st.cache_resource(show_spinner="Reading the runs' evidence…", max_entries=4)
 def _recommend_inputs(root: str, signature: tuple):
-    from profkit.analyses.evidence import load_inputs
+    from profkit.analyses.evidence import inputs_from
+    from profkit.store import collect
 
-    return load_inputs([root])
+    return inputs_from(collect([root]))
 
 
 def recommendations(inputs, gpu_key: str, config):

@@ -1,11 +1,13 @@
 """Session-state keys the pages share, and the helpers that read and write them.
 
-A *trace ref* names one trace for the whole app: a path relative to the traces directory
-("h200_llama3-8b_int8_b1.pt.trace.json.gz", "<run-id>/<config>.pt.trace.json.gz"), or
-"upload:<digest>" for a file uploaded in this browser session. Pages pass refs around, never
-absolute paths; `data` resolves them through `paths.inside`.
+A *trace ref* names one trace for the whole app: its name relative to the traces directory as the
+run store lists it ("h200_llama3-8b_int8_b1.pt.trace.json.gz", "<run-id>/<config>.pt.trace.json.gz"),
+or "upload:<digest>" for a file uploaded in this browser session. Pages pass refs around, never
+absolute paths; `data.resolve` opens only refs the listing holds.
 
-Deep links: `?trace=REF` opens a trace in Run detail and Recommend, `?a=REF&b=REF` a pair in Compare.
+The URL holds what a page shows, so it can be shared: `/detail?trace=REF` (also read by Recommend's
+what-if), `/compare?a=REF&b=REF`. A page adopts its URL's parameters when they change (a link opened,
+the browser's back button) and writes its current choice back (`from_url`, `to_url`).
 """
 
 from __future__ import annotations
@@ -49,13 +51,21 @@ def set_compare(a: str, b: str) -> None:
     st.session_state[COMPARE_KEY] = (a, b)
 
 
-def adopt_query_params() -> None:
-    """Copy `?trace=` / `?a=&b=` deep-link parameters into the session (validated when used)."""
+def from_url(keys: tuple[str, ...], seen_key: str) -> tuple[str, ...] | None:
+    """The URL's values of `keys` when they are all there and differ from what this page last wrote
+    (a link was opened, or the user went back): the page should adopt them. Else None."""
     params = st.query_params
-    if "trace" in params:
-        select(params["trace"])
-    if "a" in params and "b" in params:
-        set_compare(params["a"], params["b"])
+    if not all(params.get(k) for k in keys):
+        return None
+    values = tuple(str(params.get(k)) for k in keys)
+    return None if tuple(st.session_state.get(seen_key) or ()) == values else values
+
+
+def to_url(seen_key: str, **values: str) -> None:
+    """Make the URL's query parameters exactly `values` (and remember them as this page's own)."""
+    if st.query_params.to_dict() != values:
+        st.query_params.from_dict(values)
+    st.session_state[seen_key] = tuple(values.values())
 
 
 def uploads() -> dict:

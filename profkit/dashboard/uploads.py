@@ -86,6 +86,5 @@ def analyze_upload(name: str, data: bytes):
         except Exception as exc:  # a JSON document that is not a usable trace: say so, don't show a traceback
             raise ProfkitError(f"{name}: could not be analyzed as a torch.profiler trace ({type(exc).__name__}: {exc})") from None
     trace.path = analysis.metadata.path = f"upload:{name}"
-    if not trace.metadata.get("traceName"):
-        analysis.metadata.trace_name = name
+    analysis.metadata.trace_name = name
     return trace, analysis

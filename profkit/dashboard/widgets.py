@@ -30,17 +30,19 @@ def trace_picker(root: Path, label: str, current: str | None, key: str) -> str |
     return st.selectbox(label, refs, index=index, format_func=data.ref_label, key=key)
 
 
-def setup_line(a, workload=None, versions: dict | None = None) -> str:
-    """One line: GPU, CUDA versions, software versions, and what ran (when known)."""
+def setup_line(a, workload=None, known=None) -> str:
+    """One line: GPU, CUDA/HIP and library versions, and what ran (when known). `known`: the run
+    store's (RunInfo, ConfigInfo) for the trace, so the versions are those `profkit runs` shows."""
     from profkit.report.analyze_render import cuda_version
+    from profkit.store import VERSION_LABELS
 
     m = a.metadata
-    parts = [m.gpu_name or "no GPU recorded", f"CUDA driver {cuda_version(m.cuda_driver_version)}, runtime {cuda_version(m.cuda_runtime_version)}"]
-    env = dict(versions or {})
-    for key in ("driver_version", "torch", "transformers", "bitsandbytes"):
-        value = ((m.manifest or {}).get("environment") or {}).get(key) or env.get(key)
-        if value:
-            parts.append(f"{'NVIDIA driver' if key == 'driver_version' else key} {value}")
+    parts = [m.gpu_name or "no GPU recorded"]
+    run = known[0] if known else None
+    if run is None or (run.hip_runtime is None and run.cuda_runtime is None):
+        parts.append(f"CUDA driver {cuda_version(m.cuda_driver_version)}, runtime {cuda_version(m.cuda_runtime_version)}")
+    if run is not None:
+        parts += [f"{VERSION_LABELS[k]} {v}" for k, v in run.versions.items() if k != "cuda_driver"]
     if workload is not None:
         names = {"precision": "precision", "batch_size": "batch", "prompt_len": "prompt", "mode": "mode"}
         bits = [f"{label} {getattr(workload, k)}" for k, label in names.items() if getattr(workload, k, None) not in (None, "")]
@@ -84,21 +86,13 @@ def table(rows, columns: dict, **kwargs) -> None:
     st.dataframe(frame, hide_index=True, column_config=config, **kwargs)
 
 
-def section_table(section) -> None:
-    """A `profkit.report.tables.Section` (what the CLI prints) as a dataframe plus its notes."""
-    if section.columns:
-        st.dataframe(pd.DataFrame(section.rows, columns=section.columns), hide_index=True)
-    for note in section.notes:
-        st.caption(note)
-
-
 def plot(fig) -> None:
     st.plotly_chart(fig, config={"displaylogo": False})
 
 
-def go(page: str) -> None:
-    """Switch to one of the app's pages by its url path ("detail", "compare", ...)."""
+def go(page: str, query_params: dict | None = None) -> None:
+    """Switch to one of the app's pages by its url path ("detail", "compare", ...), with these query parameters."""
     from profkit.dashboard.app import PAGES, PAGES_DIR
 
     script = next(script for script, _, _, url in PAGES if url == page)
-    st.switch_page(PAGES_DIR / script)
+    st.switch_page(PAGES_DIR / script, query_params=query_params or None)

@@ -82,14 +82,6 @@ def _phase(p: PhaseComparison) -> dict:
 
 
 # ---- shared formatting -------------------------------------------------------------------------------
-def _num(v, digits: int = 2) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
-        return f"{v:,.{digits}f}"
-    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else str(v)
-
-
 def _setup_value(name: str, v) -> str:
     if v is None:
         return "unknown"

@@ -25,10 +25,14 @@ class ReportHeader:
     ttft_slo_ms: float | None
     sources: tuple[str, ...]
     notes: tuple[str, ...] = field(default_factory=tuple)
+    set_aside: tuple[str, ...] = field(default_factory=tuple)  # evidence left out (the CPU, other models) and why
+    nothing: str = ""  # why there is nothing to recommend (shown when there is no recommendation)
 
 
 def report_header(inputs, target, config: RecommendConfig, context_given: bool) -> ReportHeader:
     """The header for `inputs` (RecommendInputs) on `target` (GpuSpec); `context_given`: the user chose the context."""
+    from profkit.analyses.recommend.grouping import nothing_reason
+
     measured = sorted({c.context_len for c in inputs.configs if c.context_len})
     used = f"the measurements used {', '.join(map(str, measured))}" if measured else ""
     note = "given" if context_given else "the default: give --context-len for yours"
@@ -41,6 +45,8 @@ def report_header(inputs, target, config: RecommendConfig, context_given: bool) 
         ttft_slo_ms=config.ttft_slo_ms,
         sources=tuple(inputs.sources),
         notes=tuple(inputs.notes),
+        set_aside=tuple(inputs.set_aside),
+        nothing=nothing_reason(inputs),
     )
 
 
@@ -94,9 +100,9 @@ def header_lines(h: ReportHeader) -> list[str]:
     lines = [
         f"{h.model} on {h.target_gpu}, context {h.context_len:,} tokens ({h.context_note})",
         "latency targets: " + (", ".join(slo) if slo else "none (give --tpot-slo-ms / --ttft-slo-ms)"),
-        "from: " + ", ".join(h.sources),
+        "from: " + (", ".join(h.sources) or "nothing usable"),
     ]
-    return lines + [f"note: {n}" for n in h.notes]
+    return lines + [f"note: {n}" for n in h.notes] + [f"note: {n}" for n in h.set_aside]
 
 
 def gain_line(r: Recommendation) -> str:
@@ -111,7 +117,7 @@ def render_markdown(recs: list[Recommendation], header: ReportHeader) -> str:
     lines = ["## Recommendations", ""]
     lines += [f"- {line}" for line in header_lines(header)]
     if not recs:
-        lines += ["", "Nothing to recommend from these inputs: no int8-vs-16-bit comparison, batch curve or host-bound trace."]
+        lines += ["", header.nothing]
     for r in recs:
         lines += [
             "",
@@ -138,14 +144,14 @@ def render_markdown(recs: list[Recommendation], header: ReportHeader) -> str:
 # ---- terminal --------------------------------------------------------------------------------------
 def render_terminal(recs: list[Recommendation], header: ReportHeader, console=None) -> None:
     """Print the recommendations with rich, best first."""
-    from rich.console import Console
+    from profkit.report.tables import make_console
 
-    console = console or Console()
+    console = console or make_console()
     console.print("[bold]Recommendations[/bold]", highlight=False)
     for line in header_lines(header):
         console.print(f"  {_escape(line)}", style="dim", highlight=False)
     if not recs:
-        console.print("Nothing to recommend from these inputs: no int8-vs-16-bit comparison, batch curve or host-bound trace.")
+        console.print(_escape(header.nothing), highlight=False)
     style = {"high": "bold green", "medium": "yellow", "low": "red"}
     for r in recs:
         console.print()

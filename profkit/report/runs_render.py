@@ -1,85 +1,146 @@
-"""Renderers for the `profkit runs` listing (`profkit.analyses.runs.RunInfo`): JSON dict (schema
+"""Renderers for the `profkit runs` listing (`profkit.store.Listing`): JSON dict (schema
 `profkit.runs/1`), Markdown and terminal (rich)."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
+from pathlib import Path
 
-from profkit.analyses.runs import RunFilter, RunInfo
+from profkit.report.tables import Section, make_console, pack, print_section_table
+from profkit.store import Listing, RunFilter, RunInfo, display
+from profkit.store.records import PARTIAL, RUN, UNREADABLE
 
 SCHEMA = "profkit.runs/1"
-_COLUMNS = ("run id", "date", "GPU", "driver", "CUDA", "torch", "transformers", "bitsandbytes", "precisions", "batch sizes", "modes", "configs")
+_COLUMNS = ("run id", "date", "GPU", "rank", "driver", "CUDA", "HIP", "torch", "transformers", "bitsandbytes",
+            "precision", "batch", "mode", "decode tok/s", "TPOT ms", "configs")
+#: Columns that are numbers (never wrapped).
+_FIRST_NUMERIC = _COLUMNS.index("decode tok/s")
+#: Columns worth a line of their own above the table when every run has the same value.
+_COMMON = ("GPU", "driver", "CUDA", "HIP", "torch", "transformers", "bitsandbytes", "mode")
 
 
-def runs_to_dict(runs: list[RunInfo], traces_dir, criteria: RunFilter | None = None, total: int | None = None) -> dict:
+def runs_to_dict(listing: Listing, shown: list[RunInfo], criteria: RunFilter | None = None) -> dict:
     return {
         "schema": SCHEMA,
-        "traces_dir": str(traces_dir),
+        "traces_dir": display(listing.root),
         "filter": {k: v for k, v in (asdict(criteria) if criteria else {}).items() if v is not None},
-        "total_runs": len(runs) if total is None else total,
-        "runs": [_run(r) for r in runs],
+        "total_runs": len(listing.runs),
+        "runs": [_run(r) for r in shown],
+        "skipped": [{"path": display(s.path), "reason": s.reason} for s in listing.skipped],
+        "notes": list(listing.notes),
     }
 
 
 def _run(r: RunInfo) -> dict:
     d = asdict(r)
+    for key in ("run_id", "path"):
+        d[key] = display(d[key])
+    for c in d["configs"]:
+        c["name"] = display(c["name"])
+        c["trace_path"] = display(c["trace_path"]) if c["trace_path"] else None
     d.update(precisions=r.precisions, batch_sizes=r.batch_sizes, prompt_lens=r.prompt_lens, modes=r.modes)
     return d
 
 
-def _row(r: RunInfo) -> list[str]:
+def _speed(values: list[float | None], digits: int = 1) -> str:
+    known = sorted(v for v in values if v is not None)
+    if not known:
+        return "-"
+    lo, hi = f"{known[0]:,.{digits}f}", f"{known[-1]:,.{digits}f}"
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def _state(r: RunInfo) -> str:
+    if r.state == UNREADABLE:
+        return "unreadable"
+    if r.kind != RUN:
+        return "trace"
     ok = sum(1 for c in r.configs if c.status == "ok")
-    configs = f"{ok}/{len(r.configs)} ok" if r.kind == "run" else "trace"
+    text = f"{ok}/{len(r.configs)} ok" if r.configs else "none finished"
+    return f"partial: {text}" if r.state == PARTIAL else text
+
+
+def _row(r: RunInfo) -> list[str]:
+    rank = f"{r.rank} of {r.world_size}" if r.rank is not None and r.world_size and r.world_size > 1 else "-"
     return [
-        r.run_id,
+        display(r.run_id),
         (r.created or "")[:16].replace("T", " ") or "-",
-        (r.gpu_name or "-").replace("NVIDIA ", ""),
+        (r.gpu_name or ("CPU" if r.device == "cpu" else "-")).replace("NVIDIA ", ""),
+        rank,
         r.driver_version or "-",
         r.cuda_runtime or "-",
+        r.hip_runtime or "-",
         r.torch or "-",
         r.transformers or "-",
         r.bitsandbytes or "-",
         ",".join(r.precisions) or "?",
         ",".join(map(str, r.batch_sizes)) or "?",
         ",".join(r.modes) or "?",
-        configs,
+        _speed([c.decode_tokens_per_s for c in r.configs]),
+        _speed([c.tpot_median_ms for c in r.configs]),
+        _state(r),
     ]
 
 
-def _summary(runs: list[RunInfo], traces_dir, criteria: RunFilter | None, total: int | None) -> str:
-    total = len(runs) if total is None else total
+def _summary(listing: Listing, shown: list[RunInfo], criteria: RunFilter | None) -> str:
+    where = display(listing.root)
     if criteria is not None and not criteria.is_empty():
-        return f"{len(runs)} of {total} runs under {traces_dir} match {criteria.describe()}"
-    return f"{len(runs)} runs under {traces_dir}"
+        return f"{len(shown)} of {len(listing.runs)} runs under {where} match {criteria.describe()}"
+    return f"{len(shown)} runs under {where}"
 
 
-def render_markdown(runs: list[RunInfo], traces_dir, criteria: RunFilter | None = None, total: int | None = None) -> str:
-    lines = ["## Runs", "", _summary(runs, traces_dir, criteria, total), ""]
-    if runs:
-        lines += ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-        lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _row(r)) + " |" for r in runs]
-    warnings = [w for r in runs for w in r.warnings]
-    if warnings:
-        lines += ["", "### Warnings", ""] + [f"- {w}" for w in warnings]
+def problem_lines(listing: Listing, shown: list[RunInfo]) -> list[str]:
+    """What the listing could not read or use, one line each, each said once."""
+    lines = [str(s) for s in listing.skipped] + list(listing.notes)
+    for r in shown:
+        if r.state == PARTIAL and r.state_note:
+            lines.append(f"{display(r.run_id)}: partial run: {r.state_note}")
+        lines += [w if display(Path(r.path).name) in w or w.startswith(display(r.run_id)) else f"{display(r.run_id)}: {w}" for w in r.warnings]
+    for r in listing.results:
+        lines += r.warnings
+    return list(dict.fromkeys(lines))
+
+
+def _visible_columns(rows: list[list[str]]) -> tuple[list[int], list[str]]:
+    """Columns to show (known somewhere, and -- with several runs -- not the same for all), and the
+    common values as 'label value' texts."""
+    keep, common = [], []
+    for i, name in enumerate(_COLUMNS):
+        values = {row[i] for row in rows}
+        if i > 0 and values <= {"-", "?"}:
+            continue
+        if len(rows) > 1 and name in _COMMON and len(values) == 1:
+            common.append(f"{name} {next(iter(values))}")
+            continue
+        keep.append(i)
+    return keep, common
+
+
+def render_markdown(listing: Listing, shown: list[RunInfo], criteria: RunFilter | None = None) -> str:
+    lines = ["## Runs", "", _summary(listing, shown, criteria), ""]
+    if shown:
+        rows = [_row(r) for r in shown]
+        keep = [i for i in range(len(_COLUMNS)) if i == 0 or any(row[i] not in ("-", "?") for row in rows)]
+        lines += ["| " + " | ".join(_COLUMNS[i] for i in keep) + " |", "|" + "---|" * len(keep)]
+        lines += ["| " + " | ".join(row[i].replace("|", "\\|") for i in keep) + " |" for row in rows]
+    problems = problem_lines(listing, shown)
+    if problems:
+        lines += ["", "### Warnings", ""] + [f"- {w}" for w in problems]
     return "\n".join(lines) + "\n"
 
 
-def render_terminal(runs: list[RunInfo], traces_dir, criteria: RunFilter | None = None, total: int | None = None, console=None) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def render_terminal(listing: Listing, shown: list[RunInfo], criteria: RunFilter | None = None, console=None) -> None:
+    from rich.markup import escape
 
-    console = console or Console()
-    console.print(_summary(runs, traces_dir, criteria, total), highlight=False)
-    if runs:
-        rows = [_row(r) for r in runs]
-        # Columns nobody knows (e.g. torch for traces without a manifest) only take room.
-        keep = [i for i in range(len(_COLUMNS)) if i == 0 or any(row[i] not in ("-", "?") for row in rows)]
-        table = Table(box=None, pad_edge=False)
-        for i in keep:
-            table.add_column(_COLUMNS[i], overflow="fold", min_width=12 if i == 0 else None)
-        for r, row in zip(runs, rows):
-            table.add_row(*(row[i] for i in keep), style="yellow" if r.warnings else None)
-        console.print(table)
-    for r in runs:
-        for w in r.warnings:
-            console.print(f"- {r.run_id}: {w}", style="yellow", highlight=False)
+    console = console or make_console()
+    console.print(escape(_summary(listing, shown, criteria)), highlight=False)
+    if shown:
+        rows = [_row(r) for r in shown]
+        keep, common = _visible_columns(rows)
+        for line in pack(common, console.width - 6, sep=" · "):
+            console.print(f"all: {escape(line)}", highlight=False)
+        numeric_from = next((n for n, i in enumerate(keep) if i >= _FIRST_NUMERIC), len(keep))
+        section = Section("", [_COLUMNS[i] for i in keep], [[row[i] for i in keep] for row in rows], right_align_from=numeric_from)
+        print_section_table(console, section)
+    for line in problem_lines(listing, shown):
+        console.print(f"- {escape(line)}", style="yellow", highlight=False)

@@ -36,27 +36,86 @@ def shorten(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def render_terminal(title: str, sections: list[Section], console=None) -> None:
+#: Width of terminal output written to a pipe or file when $COLUMNS does not say (wide enough that
+#: tables keep one row per line for grep and diff).
+PIPE_COLUMNS = 200
+#: A text column of a table shrinks to no fewer than this many characters before the table is
+#: printed as stacked rows instead.
+TEXT_MIN_WIDTH = 12
+
+
+def make_console(stderr: bool = False):
+    """The rich Console every terminal renderer prints with: `$COLUMNS` when set (piped or not), else
+    the terminal's width, else (a pipe or file) PIPE_COLUMNS."""
+    import os
+
     from rich.console import Console
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return Console(width=int(columns), stderr=stderr)
+    console = Console(stderr=stderr)
+    return console if console.is_terminal else Console(width=PIPE_COLUMNS, stderr=stderr)
+
+
+def print_section_table(console, s: Section) -> None:
+    """`s` as a table when it fits the console with its numbers on one line each; else each row
+    stacked (its first cell, then `column value` pairs packed into lines), so that nothing splits a
+    number across lines at any width."""
+    from rich.markup import escape
     from rich.table import Table
 
-    if console is None:
-        console = Console()
-        if not console.is_terminal:  # piped or redirected: wide enough that tables do not fold
-            console = Console(width=200)
-    console.rule(f"[bold]{title}")
+    if _table_width(s) <= console.width:
+        table = Table(title=s.title, title_justify="left", title_style="bold cyan", show_lines=False, pad_edge=False)
+        for i, c in enumerate(s.columns):
+            numeric = i >= s.right_align_from
+            table.add_column(c, justify="right" if numeric else "left", no_wrap=numeric, overflow="fold", min_width=min(len(c), TEXT_MIN_WIDTH))
+        for r in s.rows:
+            table.add_row(*(escape(cell) for cell in r))
+        console.print(table)
+        return
+    if s.title:
+        console.print(f"[bold cyan]{escape(s.title)}")
+    for r in s.rows:
+        console.print(f"  [bold]{escape(r[0])}[/bold]", highlight=False)
+        pairs = [f"{c} {v}" for c, v in zip(s.columns[1:], r[1:]) if v not in ("", "-", "?", None)]
+        for line in pack(pairs, console.width - 4):
+            console.print(f"    {escape(line)}", highlight=False, overflow="fold")
+
+
+def _table_width(s: Section) -> int:
+    """Columns at their widest for numbers, at most TEXT_MIN_WIDTH for text; plus rich's borders and padding."""
+    total = 1
+    for i, c in enumerate(s.columns):
+        cells = [len(c)] + [len(r[i]) for r in s.rows if i < len(r)]
+        total += (max(cells) if i >= s.right_align_from else min(max(cells), TEXT_MIN_WIDTH)) + 3
+    return total
+
+
+def pack(items: list[str], width: int, sep: str = "   ") -> list[str]:
+    """Items joined into lines of at most `width` characters, never splitting an item (an item longer
+    than the width gets a line of its own)."""
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + len(sep) + len(item) <= width:
+            lines[-1] += sep + item
+        else:
+            lines.append(item)
+    return lines
+
+
+def render_terminal(title: str, sections: list[Section], console=None) -> None:
+    from rich.markup import escape
+
+    console = console or make_console()
+    console.rule(f"[bold]{escape(title)}")
     for s in sections:
         if s.columns:
-            table = Table(title=s.title, title_justify="left", title_style="bold cyan", show_lines=False, pad_edge=False)
-            for i, c in enumerate(s.columns):
-                table.add_column(c, justify="right" if i >= s.right_align_from else "left", overflow="fold")
-            for r in s.rows:
-                table.add_row(*r)
-            console.print(table)
+            print_section_table(console, s)
         else:
-            console.print(f"[bold cyan]{s.title}")
+            console.print(f"[bold cyan]{escape(s.title)}")
         for n in s.notes:
-            console.print(f"  {n}", soft_wrap=False)
+            console.print(f"  {escape(n)}", highlight=False)
         console.print()
 
 

@@ -32,7 +32,6 @@ from profkit.trace.model import (
     Trace,
 )
 
-TRACE_SUFFIXES = (".json", ".json.gz")
 GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET}
 RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver"}
 OP_CATEGORIES = {"cpu_op"}
@@ -67,38 +66,6 @@ class _Event(msgspec.Struct):
 
 
 _EVENTS_DECODER = msgspec.json.Decoder(list[_Event])
-
-
-DIRECTORY_TRACE_SUFFIXES = ("trace.json", "trace.json.gz")  # Kineto's names: <name>.pt.trace.json[.gz]
-
-
-def is_trace_file(path: Path) -> bool:
-    return path.name.endswith(TRACE_SUFFIXES)
-
-
-def _traces_in(directory: Path) -> list[Path]:
-    """Trace files under a directory: Kineto-named ones (*trace.json[.gz]), skipping manifests and
-    results JSON beside them; any .json/.json.gz when nothing is Kineto-named."""
-    files = sorted(q for q in directory.rglob("*") if q.is_file() and is_trace_file(q) and ".profkit-cache" not in q.parts)
-    named = [q for q in files if q.name.endswith(DIRECTORY_TRACE_SUFFIXES)]
-    return named or files
-
-
-def find_traces(paths) -> list[Path]:
-    """Expand files and directories (recursively) into trace files, in a stable order."""
-    found: list[Path] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            inside = _traces_in(p)
-            if not inside:
-                raise TraceError(p, "directory holds no .json or .json.gz trace files")
-            found.extend(inside)
-        elif p.exists():
-            found.append(p)
-        else:
-            raise TraceError(p, "no such file or directory")
-    return found
 
 
 def load_trace(path, use_cache: bool = True) -> Trace:

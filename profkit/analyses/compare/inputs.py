@@ -1,6 +1,6 @@
-"""What the front ends are given: trace files, run folders (their manifest's configurations) and
-folders of traces, expanded to trace entries, and the candidates and repeats paired with the
-baseline configuration they go with."""
+"""What the front ends are given -- trace files, run folders (their manifest's configurations) and
+folders of runs and traces -- expanded to trace entries through the run store, and the candidates
+and repeats paired with the baseline configuration they go with."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from profkit.analyses.runs import read_run
 from profkit.errors import ProfkitError
 
 
@@ -18,7 +17,7 @@ class _Entry:
     path: Path
     key: tuple | None  # (precision, batch_size, prompt_len, mode) when a manifest says so
     origin: str  # the input it came from
-    manifest: dict | None = None  # the run's manifest.json entry for this trace (run-level part + "config")
+    manifest: dict | None = None  # what the run store knows about the trace, shaped as an embedded manifest
 
 
 @dataclass
@@ -31,59 +30,52 @@ class Pairing:
     notes: list[str]  # repeats with no partner, ignored
 
 
-def expand_input(path) -> tuple[list[_Entry], list[str]]:
-    """Trace files an input stands for: a trace file, a run folder (its manifest's ok configurations)
-    or a folder of traces. Returns (entries, notes about configurations that cannot be compared)."""
-    from profkit.layout import MANIFEST_FILE
-    from profkit.trace import find_traces
+def expand_input(path, strict: bool = False) -> tuple[list[_Entry], list[str]]:
+    """Trace files an input stands for, read through the run store (`profkit.store.trace_entries`): a
+    trace file, a run folder (its manifest's ok configurations) or a folder of runs and traces (a bad
+    file in it is skipped with a note; `strict` makes that an error). Each entry carries what the store
+    knows about its trace (versions joined from a results file, the run manifest's workload), which a
+    trace without an embedded manifest is given in memory. Returns (entries, notes)."""
+    from profkit.store import known_manifest, trace_entries
 
-    p = Path(path)
-    if not p.exists():
-        raise ProfkitError(f"{p}: no such file or folder; give a trace file (.json/.json.gz) or a run folder with {MANIFEST_FILE}")
-    if p.is_dir() and (p / MANIFEST_FILE).is_file():
-        return _expand_run(p, MANIFEST_FILE)
-    return [_Entry(f, None, str(p)) for f in find_traces([p])], []
-
-
-def _expand_run(p: Path, manifest_file: str) -> tuple[list[_Entry], list[str]]:
-    """The ok configurations of a run folder, each with the manifest entry that describes it."""
-    run = read_run(p)
-    entries, notes = [], list(run.warnings)
-    manifest = _read_json(p / manifest_file)
-    raw_configs = {c.get("name"): c for c in manifest.get("configs") or [] if isinstance(c, dict)}
-    run_level = {k: v for k, v in manifest.items() if k != "configs"}
-    for cfg in run.configs:
-        trace = Path(cfg.trace_path) if cfg.trace_path else None
-        if cfg.status != "ok" or trace is None or not trace.is_file():
-            why = cfg.error or (f"status {cfg.status}" if cfg.status != "ok" else "trace file missing")
-            notes.append(f"{run.run_id}/{cfg.name}: not compared ({why})")
+    found, notes = trace_entries(path, strict=strict)
+    entries = []
+    for e in found:
+        if Path(path).is_dir() and not _readable(e.path, notes, strict):
             continue
-        embedded = {**run_level, "config": raw_configs.get(cfg.name, {})}
-        entries.append(_Entry(trace, (cfg.precision, cfg.batch_size, cfg.prompt_len, cfg.mode), str(p), embedded))
+        key = e.config.key if e.run.kind == "run" else None
+        entries.append(_Entry(e.path, key, str(path), known_manifest(e.run, e.config)))
     if not entries:
-        raise ProfkitError(f"{p}: the run has no configuration with a trace to compare ({'; '.join(notes) or 'no configs'})")
+        raise ProfkitError(f"{path}: no trace that can be compared ({'; '.join(notes)})")
     return entries, notes
 
 
-def expand_inputs(paths: Iterable) -> tuple[list[_Entry], list[str]]:
+def _readable(trace_path: Path, notes: list[str], strict: bool) -> bool:
+    """Whether a trace found in a folder parses (the parse is cached for the comparison); a bad one is
+    noted and skipped, or with `strict` an error."""
+    from profkit.store.join import unreadable_reason
+    from profkit.trace import load_trace
+
+    try:
+        load_trace(trace_path)
+    except Exception as exc:  # noqa: BLE001 -- in a folder, one bad file is skipped, never the command
+        problem = unreadable_reason(trace_path, exc)
+        if strict:
+            raise ProfkitError(f"{problem} (--strict: fix or remove it, or drop --strict to skip it)") from None
+        notes.append(f"skipped {problem}")
+        return False
+    return True
+
+
+def expand_inputs(paths: Iterable, strict: bool = False) -> tuple[list[_Entry], list[str]]:
     """`expand_input` of each path, concatenated."""
     entries: list[_Entry] = []
     notes: list[str] = []
     for path in paths:
-        e, n = expand_input(path)
+        e, n = expand_input(path, strict)
         entries += e
         notes += n
     return entries, notes
-
-
-def _read_json(path: Path) -> dict:
-    import json
-
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def pair_entries(base_entries: list[_Entry], rep_entries: list[_Entry], cand_entries: list[_Entry], key_of: Callable[[_Entry], tuple]) -> Pairing:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from profkit.analyses.compare.model import SetupField, Side
-from profkit.analyses.runs import cuda_version_text
+from profkit.store import cuda_version_text
 from profkit.analyses.summary import TraceAnalysis
 from profkit.analyses.workload import Workload, describe_workload
 from profkit.trace.model import Trace

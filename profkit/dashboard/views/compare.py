@@ -10,8 +10,23 @@ from profkit.report.compare_render import SIGNIFICANCE_RULE, render_markdown
 
 
 
-def _text(value) -> str:
-    return "n/a" if value is None else f"{value:,}" if isinstance(value, int) else str(value)
+URL_KEY = "compare.url"
+
+
+def _text(value, name: str = "") -> str:
+    if value is None:
+        return "unknown"
+    if name == "memory_bytes" and isinstance(value, (int, float)):
+        return f"{value / 2**30:.1f} GiB"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _differs(f) -> str:
+    if f.differs:
+        return "differs"
+    if (f.baseline is None) != (f.candidate is None):
+        return "unknown on one side"
+    return ""
 
 
 root = widgets.require_root()
@@ -20,7 +35,12 @@ refs = data.trace_refs(root) + list(state.uploads())
 if len(refs) < 2:
     st.info("Comparing needs two traces: record runs with `profkit run`, or upload traces on the Runs page.")
     st.stop()
-pair = state.compare_pair() or (refs[0], refs[1])
+linked = state.from_url(("a", "b"), URL_KEY)
+if linked:  # a link was opened: compare its pair
+    state.set_compare(*linked)
+    for key in ("compare.a", "compare.b"):
+        st.session_state.pop(key, None)
+pair = state.compare_pair() or data.default_pair(root) or (refs[0], refs[1])
 left, right = st.columns(2)
 with left:
     a = widgets.trace_picker(root, "A (baseline)", pair[0], key="compare.a")
@@ -38,6 +58,7 @@ if a == b:
     st.stop()
 
 c = widgets.load_or_stop(data.comparison, root, a, b, tuple(repeats))
+state.to_url(URL_KEY, a=a, b=b)
 
 st.subheader("Verdict")
 st.info(c.verdict)
@@ -47,10 +68,10 @@ for note in c.notes:
     st.caption(note)
 
 st.subheader("Set-up")
-only_diffs = st.toggle("Only what differs", value=False, key="compare.only_diffs")
-setup = [f for f in c.setup if f.differs or not only_diffs]
+only_diffs = st.toggle("Only what differs", value=False, key="compare.only_diffs", help="Rows known on one side only stay: unknown is not the same.")
+setup = [f for f in c.setup if _differs(f) or not only_diffs]
 widgets.table(
-    [dict(label=f.label, kind=f.kind, A=_text(f.baseline), B=_text(f.candidate), differs="differs" if f.differs else "") for f in setup],
+    [dict(label=f.label, kind=f.kind, A=_text(f.baseline, f.name), B=_text(f.candidate, f.name), differs=_differs(f)) for f in setup],
     {"label": "field", "kind": "kind", "A": f"A: {c.baseline.label}", "B": f"B: {c.candidate.label}", "differs": ""},
 )
 

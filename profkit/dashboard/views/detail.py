@@ -6,19 +6,26 @@ import streamlit as st
 
 from profkit.dashboard import charts, data, state, widgets
 
+URL_KEY = "detail.url"
+
 root = widgets.require_root()
 st.title("Run detail")
+linked = state.from_url(("trace",), URL_KEY)
+if linked:  # a link was opened: show its trace
+    state.select(linked[0])
+    st.session_state.pop("detail.trace", None)
 ref = widgets.trace_picker(root, "Trace", state.selected(), key="detail.trace")
 if ref is None:
     st.info("No traces here yet: record one with `profkit run`, or upload a trace on the Runs page.")
     st.stop()
 state.select(ref)
 a = widgets.load_or_stop(data.analysis, root, ref)
+state.to_url(URL_KEY, trace=ref)
 workload = data.workload(root, ref)
 m = a.metadata
-extras = data.run_extras(root, ref, m.gpu_name)
+extras = widgets.load_or_stop(data.run_extras, root, ref)
 
-st.caption(widgets.setup_line(a, workload, extras.versions))
+st.caption(widgets.setup_line(a, workload, data.run_of(root, ref)))
 for note in a.warnings:
     st.warning(note)
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN, PRECISIONS
 from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig
+from profkit.analyses.recommend.grouping import nothing_reason
 from profkit.dashboard import charts, data, state, widgets
 from profkit.hardware.catalog import GPU_CATALOG
 from profkit.models import LLAMA_CONFIGS
@@ -34,7 +35,9 @@ chosen_uploads = c[3].multiselect("Also use uploaded traces", held, format_func=
 inputs = widgets.load_or_stop(data.recommend_inputs, root, tuple(chosen_uploads))
 config = widgets.load_or_stop(lambda: RecommendConfig(context_len=int(context_len), tpot_slo_ms=float(slo) or None))
 recs = widgets.load_or_stop(data.recommendations, inputs, target, config)
-with st.expander(f"Evidence read: {len(inputs.configs)} timed configurations, {len(inputs.traces)} traces"):
+for note in inputs.set_aside:
+    st.warning(note)
+with st.expander(f"Evidence read: {len(inputs.configs)} timed configurations, {len(inputs.traces)} traces of {inputs.model.name}"):
     for source in inputs.sources:
         st.caption(source)
     for note in inputs.notes:
@@ -42,7 +45,7 @@ with st.expander(f"Evidence read: {len(inputs.configs)} timed configurations, {l
 
 st.subheader(f"Ranked recommendations for {_gpu_name(target)} at {int(context_len):,} tokens")
 if not recs:
-    st.info("Nothing to recommend from this evidence: it needs timed configurations or traces of more than one set-up.")
+    st.info(nothing_reason(inputs))
 for r in recs:
     with st.container(border=True):
         st.markdown(f"#### {r.rank}. {r.change}")
@@ -70,7 +73,7 @@ if recs:
 
 # ---- what-if -------------------------------------------------------------------------------------
 st.subheader("What if: memory and speed on another set-up")
-selected = state.selected()
+selected = st.query_params.get("trace") or state.selected()
 workload = widgets.or_none(data.workload, root, selected) if selected else None
 default_precision = workload.precision if workload is not None and workload.precision in PRECISIONS else "bf16"
 default_batch = workload.batch_size if workload is not None and workload.batch_size else 1
