@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM, INT8_GEMM, categorize
+from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM_CATEGORIES, categorize
 from profkit.analyses.steps import Step
 from profkit.hardware.catalog import GpuSpec, dtype_key
 from profkit.trace.model import Trace
@@ -44,8 +44,7 @@ _MM_OPS = {"aten::mm", "aten::bmm", "aten::_int_mm", "aten::matmul"}
 _ADDMM_OPS = {"aten::addmm", "aten::baddbmm"}
 _NK_WEIGHT_OPS = {"bitsandbytes::int8_linear_matmul"}  # B is [N, K] (out_features, in_features)
 _INT32_OUT_OPS = {"bitsandbytes::int8_linear_matmul", "aten::_int_mm"}
-_GEMM_IDX = CATEGORIES.index(GEMM)
-_INT8_GEMM_IDX = CATEGORIES.index(INT8_GEMM)
+_GEMM_IDXS = frozenset(CATEGORIES.index(c) for c in GEMM_CATEGORIES)
 _ATTENTION_IDX = CATEGORIES.index(ATTENTION)
 
 
@@ -156,7 +155,7 @@ def weight_bytes_per_step(trace: Trace, steps: list[Step], rows: np.ndarray) -> 
     calls = _op_calls(trace, rows)
     total = 0
     for c in calls.values():
-        if c["cat"] in (_GEMM_IDX, _INT8_GEMM_IDX) and len(c["dims"]) >= 2:
+        if c["cat"] in _GEMM_IDXS and len(c["dims"]) >= 2:
             operands = list(zip(c["dims"], c["types"]))
             weight = operands[2] if c["op"] in _ADDMM_OPS and len(operands) > 2 else operands[1]
             total += tensor_bytes(*weight)
@@ -171,9 +170,9 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
     """
     calls = _op_calls(trace, rows)
     n_steps = max(len(steps), 1)
-    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in (_GEMM_IDX, _INT8_GEMM_IDX)}
+    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in _GEMM_IDXS}
     attn_calls = {r: c for r, c in calls.items() if c["cat"] == _ATTENTION_IDX}
-    unshaped = sum(c["n"] for c in calls.values() if not c["dims"] and c["cat"] in (_GEMM_IDX, _INT8_GEMM_IDX))
+    unshaped = sum(c["n"] for c in calls.values() if not c["dims"] and c["cat"] in _GEMM_IDXS)
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps
     attn_bytes = sum(c["bytes"] for c in attn_calls.values()) / n_steps
     total_bytes = gemm_bytes + attn_bytes
@@ -222,7 +221,7 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
     calls: dict[int, dict] = {}
     parsed: dict[tuple[int, int], tuple] = {}
     for g, cat, op_row in zip(rows.tolist(), cats.tolist(), op_rows.tolist()):
-        if op_row < 0 or cat not in (_GEMM_IDX, _INT8_GEMM_IDX, _ATTENTION_IDX):
+        if op_row < 0 or (cat not in _GEMM_IDXS and cat != _ATTENTION_IDX):
             continue
         call = calls.get(op_row)
         if call is None:
