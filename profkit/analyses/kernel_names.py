@@ -42,7 +42,7 @@ STRONG_FAMILIES: tuple[tuple[str, str], ...] = (
 )
 # Generic PyTorch/ROCm/CUB kernels and activations: elementwise work unless the launching op says more.
 WEAK_FAMILIES: tuple[tuple[str, str], ...] = (
-    ("elementwise", r"rotary|rope|act_and_mul|silu|gelu|swiglu|activation|elementwise|vectorized|unrolled|^at::|::at::|at_cuda_detail|rocprim|^cub::|thrust|index_?(select|put|copy)|gather|scatter|fill|arange|cumsum|softmax|embedding|copy|cat_?array|concat|reduce_kernel|compute_position"),
+    ("elementwise", r"rotary|rope|act_and_mul|silu|gelu|swiglu|activation|elementwise|transpose|subtensorop|tensorop|vectorized|unrolled|^at::|::at::|at_cuda_detail|rocprim|^cub::|thrust|index_?(select|put|copy)|gather|scatter|fill|arange|cumsum|softmax|embedding|copy|cat_?array|concat|reduce_kernel|compute_position"),
 )
 _STRONG = tuple((family, re.compile(pattern, re.I)) for family, pattern in STRONG_FAMILIES)
 _WEAK = tuple((family, re.compile(pattern, re.I)) for family, pattern in WEAK_FAMILIES)
@@ -56,7 +56,8 @@ _NVJET_LETTERS = {"t": "bf16", "h": "fp16", "s": "fp32", "q": "fp8", "e": "fp8"}
 GEMM_DTYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("fp4", r"e2m1|mxfp4|nvfp4|fp4"),
     ("fp8", r"e4m3|e5m2|fp8|f8f8|_f8_|float8"),
-    ("int8", r"i8816|i16832|_s8_|gemm_s8|int8|imma|igemm|_i8_"),
+    # "igemm" is cuBLAS's int8 GEMM, but MIOpen's implicit-GEMM convolutions are igemm_{fwd,bwd,wrw}_gtc*
+    ("int8", r"i8816|i16832|_s8_|gemm_s8|int8|imma|(?<![a-z])igemm(?!_(fwd|bwd|wrw))|_i8_"),
     ("bf16", r"bf16|bfloat16"),
     ("fp16", r"(?<![bt])f16|fp16|half|hgemm|_h\d{3,5}gemm|^ampere_h|^volta_h|_hsh_|_hhs_"),
     ("tf32", r"tf32|s1688gemm|s16816tf32"),

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses.steps import GRAPH_LAUNCH_CALLS
+from profkit.analyses.vocabulary import is_graph_launch
 from profkit.trace.model import NO_ID, Trace
 
 WORKLOAD_FIELDS = ("precision", "batch_size", "prompt_len", "mode")
@@ -222,8 +222,8 @@ def _embedding_facts(trace: Trace) -> tuple[tuple, str]:
 
 
 def _mode(trace: Trace, present: dict) -> tuple[str, str]:
-    if any(n in GRAPH_LAUNCH_CALLS for n in trace.names(np.unique(trace.runtime.name_id))):
-        return "compiled", "CUDA graph replays (cudaGraphLaunch)"
+    if any(is_graph_launch(n) for n in trace.names(np.unique(trace.runtime.name_id))):
+        return "compiled", "CUDA/HIP graph replays (cudaGraphLaunch/hipGraphLaunch)"
     if any(n.startswith(_COMPILED_OP_MARKERS) or n.startswith("triton_") for n in present):
         return "compiled", "torch.compile regions / Triton kernels"
     if len(trace.gpu) and any(n.startswith("triton_") for n in trace.names(np.unique(trace.gpu.name_id))):
