@@ -14,9 +14,11 @@ Causes profkit then attributes per phase: launch-bound (host launch/dispatch tim
 time), synchronization-bound (syncs and device-to-host copies per step and the ops issuing them),
 and CUDA/HIP graph replays.
 
-Every GPU activity takes part in the split, as in HTA, including those launched before recording
-began (no launch record): a gap before such an activity cannot be host wait (its launch time is
-unknown), so it is kernel wait or other.
+The whole-trace split covers the activities HTA covers (`hta_scope_rows`): with two or more
+ProfilerSteps, those launched by a recorded runtime call no later than the last step's end (HTA drops
+kernels launched before recording began, which have no launch record, and any launched after the
+last step); with fewer steps, every activity, pre-trace ones included. A gap before an activity with
+no launch record cannot be host wait (its launch time is unknown): it is kernel wait or other.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profkit.analyses.kernels import op_path
-from profkit.analyses.steps import Step, gpu_rows_launched_in
+from profkit.analyses.steps import Step, gpu_rows_launched_in, profiler_step_windows
 from profkit.analyses.vocabulary import graph_launched, runtime_flags
 from profkit.trace.model import COPY_DTOH, KERNEL, Trace
 
@@ -101,6 +103,17 @@ def idle_breakdown(trace: Trace, rows: np.ndarray | None = None, group: np.ndarr
             )
         )
     return result
+
+
+def hta_scope_rows(trace: Trace) -> np.ndarray:
+    """The GPU activities HolisticTraceAnalysis' idle-time breakdown covers (HTA 0.5, every step kept):
+    with two or more ProfilerSteps, those whose launching runtime call started no later than the last
+    step's end; with fewer, all of them."""
+    windows = profiler_step_windows(trace)
+    if len({name for name, _, _ in windows}) < 2:
+        return np.arange(len(trace.gpu))
+    last_end = max(hi for _, _, hi in windows)
+    return np.flatnonzero((trace.gpu_runtime_row >= 0) & (trace.gpu_launch_ts_ns <= last_end))
 
 
 def gap_lengths_ns(trace: Trace, rows: np.ndarray | None = None, group: np.ndarray | None = None) -> np.ndarray:

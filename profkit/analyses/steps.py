@@ -153,13 +153,21 @@ def phase_stats(steps: list[Step]) -> dict[str, PhaseStats]:
 
 
 # ---- windows ---------------------------------------------------------------------------------
-def _step_windows(trace: Trace) -> tuple[list[tuple[str, int, int]], StepSource]:
+def profiler_step_windows(trace: Trace) -> list[tuple[str, int, int]]:
+    """(name, start ns, end ns) of every ProfilerStep#N range, in step order."""
     ann = trace.annotations
     names = trace.names(ann.name_id)
     found = [(int(m.group(1)), n, int(ts), int(ts + d)) for n, ts, d in zip(names, ann.ts_ns, ann.dur_ns) if (m := STEP_PATTERN.match(n))]
+    found.sort()
+    return [(n, lo, hi) for _, n, lo, hi in found]
+
+
+def _step_windows(trace: Trace) -> tuple[list[tuple[str, int, int]], StepSource]:
+    found = profiler_step_windows(trace)
     if found:
-        found.sort()
-        return [(n, lo, hi) for _, n, lo, hi in found], StepSource("ProfilerStep", "none")
+        return found, StepSource("ProfilerStep", "none")
+    ann = trace.annotations
+    names = trace.names(ann.name_id)
     engine = engine_steps(trace)
     if engine:
         return _engine_windows(trace, engine), StepSource("engine", "engine")

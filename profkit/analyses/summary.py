@@ -52,8 +52,8 @@ class PhaseReport:
 @dataclass
 class Pretrace:
     """GPU activities with no launch record: launched before the profiler started recording (their
-    runtime call is not in the trace). They ran inside the trace's window and count in GPU busy and
-    the idle split, but belong to no step's kernel counts."""
+    runtime call is not in the trace). They ran inside the trace's window and count in GPU busy time
+    (and in the idle split where HTA counts them), but belong to no step's kernel counts."""
 
     activities: int
     kernels: int
@@ -76,7 +76,7 @@ class TraceAnalysis:
     step_source: steps_mod.StepSource
     phases: dict[str, PhaseReport]
     kernel_categories: kernels.KernelBreakdown  # over all steps
-    idle_streams: list[idle.StreamIdle]  # HTA-style split over every GPU activity of the trace
+    idle_streams: list[idle.StreamIdle]  # HTA-style split over the activities HTA covers (idle.hta_scope_rows)
     cpu_ops: list[CpuOp]
     warnings: list[str] = field(default_factory=list)
     whole_trace: steps_mod.Step | None = None  # the whole trace as one window (first to last event)
@@ -118,7 +118,7 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
         step_source=source,
         phases=phases,
         kernel_categories=kernels.breakdown(trace, all_rows, "all", len(all_steps)),
-        idle_streams=idle.idle_breakdown(trace),
+        idle_streams=idle.idle_breakdown(trace, idle.hta_scope_rows(trace)),
         cpu_ops=_cpu_ops(trace),
         warnings=notes,
         whole_trace=steps_mod.whole_trace(trace),

@@ -112,7 +112,7 @@ def _whole_trace(a: TraceAnalysis) -> Section:
         p = a.pretrace
         notes.append(
             f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) were launched before "
-            "recording began: counted in GPU busy time and the idle split, not in any step's kernels."
+            "recording began: counted in GPU busy time, not in any step's kernels; the whole-trace idle split follows HTA (it drops them when the trace has two or more ProfilerSteps)."
         )
     return Section("Whole trace", ["window", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "graphs"], rows, notes, right_align_from=1)
 
@@ -178,7 +178,7 @@ def _idle(a: TraceAnalysis) -> Section:
             rows.append([name, str(s.stream), fmt(s.idle_ms / max(r.stats.steady_steps, 1)), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
     for s in a.idle_streams:
         rows.append(["whole trace", str(s.stream), fmt(s.idle_ms), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
-    notes = ["HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms."]
+    notes = ["HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms over the activities HTA covers."]
     return Section("Idle time per stream", ["scope", "stream", "idle ms", "host wait", "kernel wait", "other"], rows, notes, right_align_from=2)
 
 
