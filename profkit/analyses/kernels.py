@@ -159,7 +159,7 @@ def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, t
         return family
     if any(a in op for a in _ATTENTION_OPS):
         return ATTENTION
-    if op in _GEMM_OPS:
+    if op in _GEMM_OPS and not generic_family(name):  # a GEMM op's copies and casts are not GEMMs
         return gemm_category(name, op, trace.json_list(types_id))
     if op in _NORM_OPS:
         return NORMALIZATION
@@ -226,7 +226,8 @@ def breakdown(trace: Trace, rows: np.ndarray, phase: str, steps: int, top_n: int
 
 def _top_kernels(trace: Trace, rows, cats, dur, total, top_n) -> list[TopKernel]:
     op_rows = trace.gpu_op_row[rows]
-    keys = np.stack([trace.gpu.name_id[rows].astype(np.int64), np.where(op_rows >= 0, trace.ops.name_id[np.maximum(op_rows, 0)], NO_ID)], axis=1)
+    op_names = np.where(op_rows >= 0, trace.ops.name_id[np.maximum(op_rows, 0)], NO_ID) if len(trace.ops) else np.full(len(rows), NO_ID)
+    keys = np.stack([trace.gpu.name_id[rows].astype(np.int64), op_names.astype(np.int64)], axis=1)
     if len(keys) == 0:
         return []
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)

@@ -12,7 +12,11 @@ Prints one Markdown table row per window: every ProfilerStep#N of a trace, or th
   sync calls        cuda/hip Stream/Device/Event/Ctx synchronize, blocking cudaMemcpy/hipMemcpy,
                     hipMemcpyWithStream calls that start in the window
   graph launches    cudaGraphLaunch / cuGraphLaunch / hipGraphLaunch calls that start in the window
-  GEMM ms           whole trace: kernels whose names mark them as GEMMs
+  GEMM ms window    GEMM kernels (as below) launched in the window (their summed duration)
+  GEMM ms           whole trace: kernels whose names, before the parameter list, mark them as GEMMs
+                    (cuBLAS/cuBLASLt incl. split-K reduce and GEMV, nvjet, Tensile Cijk_, cutlass
+                    tensor-op, Triton _matmul_ogs, TRT-LLM bmm_); a parameter type such as
+                    fbgemm_gpu::FixedDivisor does not make an embedding kernel a GEMM
 """
 
 import gzip
@@ -30,11 +34,16 @@ SYNC = {
 GRAPH = {"cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch"}
 RUNTIME = {"cuda_runtime", "cuda_driver"}
 BUSY = {"kernel", "gpu_memcpy", "gpu_memset"}
-GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|nvjet|cutlass.*tensorop|^bmm_", re.I)
+GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.I)
 
 
 def num(v):
     return float(v) if not isinstance(v, str) else float(int(v, 0)) if v.startswith("0x") else float(v)
+
+
+def without_parameters(name):
+    """The kernel name without its trailing parameter list '(...)'."""
+    return name[: name.rfind("(")] if name.endswith(")") else name
 
 
 def rows(path):
@@ -53,7 +62,7 @@ def rows(path):
     launch = {(e.get("args") or {}).get("correlation"): e["ts"] for e in runtime}
     busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev if e.get("cat") in BUSY)
     kernels = [e for e in ev if e.get("cat") == "kernel"]
-    gemm_ms = sum(e["dur"] for e in kernels if GEMM.search(e["name"])) / 1e3
+    gemm_ms = sum(e["dur"] for e in kernels if GEMM.search(without_parameters(e["name"]))) / 1e3
     for lo, hi, name in steps:
         covered, cur_s, cur_e = 0.0, None, None
         for s, t in busy:
@@ -69,9 +78,10 @@ def rows(path):
         launched = sum(1 for k in kernels if lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi)
         syncs = sum(1 for r in runtime if lo <= r["ts"] < hi and r["name"] in SYNC)
         graphs = sum(1 for r in runtime if lo <= r["ts"] < hi and r["name"] in GRAPH)
-        yield gpu, name, (hi - lo) / 1e3, covered / 1e3, launched, syncs, graphs, gemm_ms
+        gemm_window = sum(k["dur"] for k in kernels if GEMM.search(without_parameters(k["name"])) and lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi) / 1e3
+        yield gpu, name, (hi - lo) / 1e3, covered / 1e3, launched, syncs, graphs, gemm_window, gemm_ms
 
 
 for path in sys.argv[1:]:
-    for gpu, name, wall, busy, launched, syncs, graphs, gemm in rows(path):
-        print(f"| `{path.rsplit('/', 1)[-1]}` | {gpu} | {name} | {wall:.3f} | {busy:.3f} | {launched} | {syncs} | {graphs} | {gemm:.3f} |")
+    for gpu, name, wall, busy, launched, syncs, graphs, gemm_window, gemm in rows(path):
+        print(f"| `{path.rsplit('/', 1)[-1]}` | {gpu} | {name} | {wall:.3f} | {busy:.3f} | {launched} | {syncs} | {graphs} | {gemm_window:.3f} | {gemm:.3f} |")
