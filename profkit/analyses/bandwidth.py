@@ -338,6 +338,7 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
     op_rows = trace.gpu_op_row[rows]
     calls: dict[int, dict] = {}
     parsed: dict[tuple[int, int], tuple] = {}
+    sizes: dict[tuple, tuple] = {}
     for g, cat, op_row in zip(rows.tolist(), cats.tolist(), op_rows.tolist()):
         if op_row < 0 or (cat not in _GEMM_IDXS and cat != _ATTENTION_IDX and cat != _KV_CACHE_IDX):
             continue
@@ -349,14 +350,23 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
             dims, types = parsed[key]
             name = trace.name(int(trace.ops.name_id[op_row]))
             call = calls[op_row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": cat, "dur_ns": 0, "kernels": Counter(), "n": 1, "ts_ns": int(trace.ops.ts_ns[op_row]), "packed": False, "kv_token_bytes": None}
-            _size_call(call, cat, trace.ops.flops[op_row])
+            _sized(call, cat, float(trace.ops.flops[op_row]), sizes)
         dur = int(trace.gpu.dur_ns[g])
         call["dur_ns"] += dur
         call["kernels"][int(trace.gpu.name_id[g])] += dur
         if cat in _GEMM_IDXS and call["cat"] not in _GEMM_IDXS:
             call["cat"] = cat
-            _size_call(call, cat, trace.ops.flops[op_row])
+            _sized(call, cat, float(trace.ops.flops[op_row]), sizes)
     return calls
+
+
+def _sized(call: dict, cat: int, recorded_flops: float, sizes: dict) -> None:
+    """`_size_call`, once per (op, shapes, category, recorded FLOPs): the same layer repeats every step."""
+    key = (call["op"], call["key"], cat, recorded_flops)
+    if key not in sizes:
+        _size_call(call, cat, recorded_flops)
+        sizes[key] = (call["bytes"], call["flops"], call["packed"], call["kv_token_bytes"])
+    call["bytes"], call["flops"], call["packed"], call["kv_token_bytes"] = sizes[key]
 
 
 def _size_call(call: dict, cat: int, recorded_flops: float) -> None:
