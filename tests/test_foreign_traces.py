@@ -433,3 +433,15 @@ def test_vocabulary_covers_cuda_and_hip():
     sync_counts = [analysis("tl_mi300_bert_small.json.gz").steps[0].sync_calls, analysis("tl_torch_compile_triton.json.gz").whole_trace.sync_calls]
     assert sync_counts == [2, 2]
     assert np.isfinite(analysis("tl_mi300_bert_small.json.gz").steps[0].launch_api_ms)
+
+
+@pytest.mark.parametrize(
+    "name, batch, prompt",
+    [("tl_sglang_qwen3_8b_prefilldecode.json.gz", 15, 1024), ("tl_b200_eager.json.gz", 1, 888), ("tl_vllm_decode_full_graph.json.gz", 32, None)],
+)
+def test_serving_workload_comes_from_the_engine_annotations(name, batch, prompt):
+    from profkit.analyses.workload import describe_workload
+
+    w = describe_workload(trace(name))
+    assert (w.batch_size, w.prompt_len) == (batch, prompt)
+    assert "serving engine" in w.evidence["batch_size"]

@@ -183,3 +183,16 @@ def _innermost(found: list[EngineStep]) -> list[EngineStep]:
                 batch = batch.merged(found[k].batch)
         result.append(EngineStep(step.name, step.lo_ns, step.hi_ns, batch))
     return result
+
+
+def batch_sizes(steps: list[EngineStep], phase: str) -> list[int]:
+    """Requests per step of one phase, where annotated."""
+    return [s.batch.requests for s in steps if s.batch.phase == phase and s.batch.requests is not None]
+
+
+def most_common(values: list[int]) -> int | None:
+    """The most frequent value (the smallest among ties), None for no values."""
+    if not values:
+        return None
+    uniq, counts = np.unique(np.asarray(values), return_counts=True)
+    return int(uniq[np.argmax(counts)])
