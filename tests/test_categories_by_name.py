@@ -59,6 +59,12 @@ KERNELS = [
     ("std::enable_if<(((8)>(0)))&&vllm::_typeConvert<c10::BFloat16>::exists, void>::type vllm::fused_add_rms_norm_kernel<c10::BFloat16, 8>(c10::BFloat16*, long)", "_C::fused_add_rms_norm", None, "normalization"),
     ("_ZN7sgl_hip10activation18act_and_mul_kernelI14__hip_bfloat16TnPFT_RKS3_EXadL_Z4siluIS2_ES3_S5_EEEEvPS3_PS4_i", "sgl_kernel::silu_and_mul", None, "elementwise"),
     ("void vllm::rotary_embedding_kernel<c10::BFloat16, true>(long const*, c10::BFloat16*)", "_C::rotary_embedding", None, "elementwise"),
+    ("_fwd_grouped_kernel_stage1", "", None, "attention"),  # SGLang/vLLM Triton decode attention
+    ("void vllm::paged_attention_v2_kernel<__nv_bfloat16, __nv_bfloat16, 128, 16, 128>(float*)", "_C::paged_attention_v2", None, "attention"),
+    ("void marlin::Marlin<256, 1, 8, 8, 4, 8>(int4 const*)", "_C::gptq_marlin_gemm", None, "gemm_other"),
+    ("void vllm::moe::moe_align_block_size_kernel<int>(int const*)", "_moe_C::moe_align_block_size", None, "moe_routing"),
+    ("void vllm::act_and_mul_kernel<c10::BFloat16, &(vllm::silu_kernel<c10::BFloat16>)>(c10::BFloat16*)", "_C::silu_and_mul", None, "elementwise"),
+    ("ncclDevKernel_AllReduce_Sum_bf16_RING_LL(ncclDevKernelArgsStorage<4096ul>)", "c10d::allreduce_", None, "communication"),
 ]
 
 

@@ -31,12 +31,15 @@ STRONG_FAMILIES: tuple[tuple[str, str], ...] = (
     # attention: flash/FlashInfer/fmha/paged/unified/MLA/decode & prefill kernels, CK tile FMHA, aiter asm attention
     # MoE combine kernels whose names mention the matmul they follow
     ("moe_routing", r"^_finalize_matmul|finalize_?scatter"),
-    ("attention", r"reduce_segments|flash|fmha|attn|attention|sdpa|paged_?att|(?<![a-z])mla|mha_|batch_?prefill|batch_?decode|merge_?states|xformers|(?<![a-z])pa_|_pa_fwd"),
+    # (Triton prefix-prefill/decode attention of vLLM and SGLang is `_fwd_kernel`, `_fwd_grouped_kernel_stage1`, ...;
+    # TRT-LLM's decode attention is XQA / masked multi-head attention)
+    ("attention", r"reduce_segments|flash|fmha|attn|attention|sdpa|paged_?att|(?<![a-z])mla|mha_|batch_?prefill|batch_?decode|merge_?states|xformers|(?<![a-z])pa_|_pa_fwd|^_fwd_(grouped_)?kernel|_fwd_kernel_stage|xqa|mmha|masked_?multihead"),
     # GEMMs: cuBLAS(Lt)/nvjet/xmma/cutlass, rocBLAS/hipBLASLt/Tensile Cijk/CK/aiter, Triton matmuls incl. MoE,
     # TRT-LLM/FlashInfer `bmm_*` (MXFP4/FP8 experts), skinny GEMV kernels
-    ("gemm", r"gemm|gemv|^nvjet|cublas|^cijk_|xmma|cutlass.*(tensorop|wmma|sm\d\d)|_?matmul|^bmm_|fused_moe|moe_gemm|grouped_?mm|_mm_kernel|splitk|hipblaslt|rocblas|tensile|wvsplitk|^llmm1|skinny|scaled_mm|fp8_mm|w8a8"),
+    # (Marlin/Machete/GPTQ/AWQ/ExLlama weight-only quantized GEMMs; aiter's fused-MoE `fmoe`/`ck_moe` kernels)
+    ("gemm", r"gemm|gemv|^nvjet|cublas|^cijk_|xmma|cutlass.*(tensorop|wmma|sm\d\d)|_?matmul|^bmm_|fused_moe|moe_gemm|grouped_?mm|_mm_kernel|splitk|hipblaslt|rocblas|tensile|wvsplitk|^llmm1|skinny|scaled_mm|fp8_mm|w8a8|marlin|machete|gptq|awq|exllama|(?<![a-z])fmoe|ck_moe"),
     # MoE routing, permutation and combine (not the expert GEMMs above)
-    ("moe_routing", r"topk_?softmax|topk_?gating|gating_?softmax|moe_align|moe_sum|moe_?permute|moe_?unpermute|moe::dev::(routing|finalize)|routing|grouped_?topk|fused_?topk|expert_?(map|count|offset|index)|count_and_sort|sort_expert|shuffle_rows|bitmatrix|_topk_|^_topk|expt_|compute_expt|moe_?(gather|scatter|finalize)|token_?(dispatch|combine)"),
+    ("moe_routing", r"topk_?softmax|topk_?gating|gating_?softmax|moe_?sorting|moe_align|moe_sum|moe_?permute|moe_?unpermute|moe::dev::(routing|finalize)|routing|grouped_?topk|fused_?topk|expert_?(map|count|offset|index)|count_and_sort|sort_expert|shuffle_rows|bitmatrix|_topk_|^_topk|expt_|compute_expt|moe_?(gather|scatter|finalize)|token_?(dispatch|combine)"),
     ("normalization", r"rms_?norm|layer_?norm|group_?norm|batch_?norm|instance_?norm|norm_kernel|rsqrt"),
     ("quantize", r"quant|scaled_fp8|fp8_?cast|to_mxfp|to_nvfp|fp4_?cast|cvt_fp16_to_fp4|block_?scale|per_token_group|dynamic_scaled|_scale_kernel"),
 )
