@@ -138,10 +138,7 @@ def whole_trace(trace: Trace) -> Step:
 
 def pretrace_activities(trace: Trace) -> np.ndarray:
     """Rows of the GPU activities with no launch record: launched before recording began (their runtime
-    call was not captured), so they belong to no step. Empty when the trace records no runtime calls at
-    all (then every activity is attributed by its GPU start instead)."""
-    if len(trace.runtime) == 0:
-        return np.empty(0, np.int64)
+    call was not captured), or in a trace that records no runtime calls at all. They belong to no step."""
     return np.flatnonzero(trace.gpu_runtime_row < 0)
 
 
@@ -270,10 +267,7 @@ def gpu_rows_launched_in(trace: Trace, steps) -> np.ndarray:
 
 
 def _launch_known(trace: Trace) -> np.ndarray:
-    """Whether each GPU activity's launch time is known: it has a launch record, or the trace records no
-    runtime calls at all (then its GPU start stands in for its launch)."""
-    if len(trace.runtime) == 0:
-        return np.ones(len(trace.gpu), dtype=bool)
+    """Whether each GPU activity's launch time is known: it has a launch record (runtime call)."""
     return trace.gpu_runtime_row >= 0
 
 

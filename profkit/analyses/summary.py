@@ -102,7 +102,12 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
     elif match.how == "SM count and memory" and not given:
         notes.append(f"GPU {_device_name(trace)!r} matched to the catalog by its {match.note}")
     pretrace = _pretrace(trace)
-    if pretrace:
+    if pretrace and len(trace.runtime) == 0:
+        notes.append(
+            f"the trace records no runtime (launch) calls: its {pretrace.kernels} kernels ({pretrace.gpu_ms:.2f} ms) count in GPU busy time "
+            "but in no step's kernel count, and host wait cannot be told apart in the idle split"
+        )
+    elif pretrace:
         notes.append(
             f"{pretrace.kernels} kernels ({pretrace.activities} GPU activities, {pretrace.gpu_ms:.2f} ms) have no launch record: they were launched before "
             "recording began, so they count in GPU busy time and the idle split but in no step's kernels"

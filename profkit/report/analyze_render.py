@@ -111,8 +111,9 @@ def _whole_trace(a: TraceAnalysis) -> Section:
     if a.pretrace:
         p = a.pretrace
         notes.append(
-            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) were launched before "
-            "recording began: counted in GPU busy time, not in any step's kernels; the whole-trace idle split follows HTA (it drops them when the trace has two or more ProfilerSteps)."
+            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) have no launch record "
+            "(launched before recording began, or no launch calls recorded): counted in GPU busy time, not in any step's kernels; the whole-trace idle split "
+            "follows HTA (it drops them when the trace has two or more ProfilerSteps)."
         )
     return Section("Whole trace", ["window", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "graphs"], rows, notes, right_align_from=1)
 
