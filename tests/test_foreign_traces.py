@@ -445,3 +445,10 @@ def test_serving_workload_comes_from_the_engine_annotations(name, batch, prompt)
     w = describe_workload(trace(name))
     assert (w.batch_size, w.prompt_len) == (batch, prompt)
     assert "serving engine" in w.evidence["batch_size"]
+
+
+def test_hta_option_runs_on_a_rank_3_trace():
+    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", EXTERNAL / "hta_diff_control.json.gz", "--hta", "--markdown"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "Idle time breakdown (us), rank 3" in r.stdout and "Queue length summary, rank 3" in r.stdout
+    assert "HTA cannot analyze" not in r.stdout + r.stderr
