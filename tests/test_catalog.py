@@ -61,8 +61,12 @@ def test_memory_is_cuda_reported_capacity():
     assert get_gpu("a100-40gb-sxm").memory_bytes == 42_505_273_344
     assert get_gpu("h100-sxm").memory_bytes == 85_017_493_504
     assert get_gpu("h200").memory_bytes == 150_109_880_320
+    nominal = {"l4": 24, "l40s": 48, "h200": 141, "v100-16gb-sxm2": 16, "v100-16gb-pcie": 16, "v100-32gb-sxm2": 32,
+               "v100-32gb-pcie": 32, "t4": 16, "a10": 24, "a10g": 24, "h100-nvl": 94, "h20": 96, "gh200-96gb": 96,
+               "gh200-144gb": 144, "b200": 180, "gb200": 186, "mi210": 64, "mi250x": 64, "mi250": 64, "mi300x": 192,
+               "mi325x": 256, "mi355x": 288}
     for spec in GPU_CATALOG.values():
-        nominal_gb = {"l4": 24, "l40s": 48, "h200": 141}.get(spec.key, 40 if "40gb" in spec.key else 80)
+        nominal_gb = nominal.get(spec.key, 40 if "40gb" in spec.key else 80)
         # Usable capacity lies a few percent under the nominal GiB figure, and above the nominal GB one for HBM.
         assert 0.9 * nominal_gb * 1024**3 < spec.memory_bytes < nominal_gb * 1024**3
 
@@ -93,7 +97,7 @@ def test_get_gpu_by_key_name_alias(text, key):
 
 def test_get_gpu_unknown_lists_keys():
     with pytest.raises(ProfkitError) as info:
-        get_gpu("v100")
+        get_gpu("rtx 4090")
     assert "a100-40gb-sxm" in str(info.value) and "l40s" in str(info.value)
 
 
@@ -117,9 +121,49 @@ def test_match_gpu(device_name, mem, key):
     assert match_gpu(device_name, mem).key == key
 
 
-@pytest.mark.parametrize("device_name", ["Tesla T4", "NVIDIA L40", "", "NVIDIA GeForce RTX 4090"])
+@pytest.mark.parametrize("device_name", ["NVIDIA L40", "", "NVIDIA GeForce RTX 4090", "AMD Radeon RX 7900 XTX", "ARTEMIS"])
 def test_match_gpu_unknown_is_none(device_name):
     assert match_gpu(device_name) is None
+
+
+@pytest.mark.parametrize(
+    "device_name, mem, sms, key",
+    [
+        # device names as real traces record them (traces/external and their sources)
+        ("NVIDIA A100-PG509-200", 42_505_273_344, 108, "a100-40gb-sxm"),
+        ("NVIDIA A100-SXM4-80GB", 84_990_623_744, 108, "a100-80gb-sxm"),
+        ("NVIDIA B200", 191_503_138_816, 148, "b200"),
+        ("AMD Instinct MI300X", 206_141_652_992, 304, "mi300x"),
+        ("AMD Instinct MI300X VF", 205_571_227_648, 304, "mi300x"),
+        ("AMD Instinct MI210", 68_702_699_520, 104, "mi210"),
+        ("AMD Instinct MI250X/MI250", 68_702_699_520, 110, "mi250x"),
+        ("AMD Instinct MI250X/MI250", 68_702_699_520, 104, "mi250"),
+        ("AMD Instinct MI325X", None, None, "mi325x"),
+        ("AMD Instinct MI355X", None, None, "mi355x"),
+        ("Tesla V100-SXM2-16GB", 16_945_512_448, 80, "v100-16gb-sxm2"),
+        ("Tesla V100-SXM2-32GB", None, 80, "v100-32gb-sxm2"),
+        ("Tesla V100-PCIE-32GB", None, 80, "v100-32gb-pcie"),
+        ("Tesla T4", None, 40, "t4"),
+        ("NVIDIA A10", None, 72, "a10"),
+        ("NVIDIA A10G", None, 80, "a10g"),
+        ("NVIDIA H100 NVL", None, 132, "h100-nvl"),
+        ("NVIDIA H20", None, 78, "h20"),
+        ("NVIDIA GH200 480GB", 102_005_473_280, 132, "gh200-96gb"),
+        ("NVIDIA GH200 144G HBM3e", None, 132, "gh200-144gb"),
+        ("NVIDIA GB200", None, 148, "gb200"),
+        # no usable name: the SM/CU count and memory decide when they are unambiguous
+        ("", 206_141_652_992, 304, "mi300x"),
+        ("AMD Radeon Graphics", 68_702_699_520, 104, "mi210"),  # MI210 or an MI250 GCD: the same figures
+    ],
+)
+def test_match_foreign_devices(device_name, mem, sms, key):
+    assert match_gpu(device_name, mem, sms).key == key
+
+
+def test_every_entry_has_bandwidth_and_a_tensor_peak():
+    for spec in GPU_CATALOG.values():
+        assert spec.bandwidth_gbps > 0 and spec.sm_count > 0
+        assert {"fp16"} <= set(spec.peak_tflops) and "fp32" in spec.peak_tflops
 
 
 def test_with_measured_overrides_and_marks_source():

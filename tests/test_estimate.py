@@ -253,7 +253,7 @@ def test_cli_gpu_given_by_numbers():
 
 @pytest.mark.parametrize(
     "args, words",
-    [(["--precision", "fp4"], "unknown precision"), (["--precision", "fp8"], "no fp8 tensor-core peak"), (["--gpu", "v100"], "unknown GPU"),
+    [(["--precision", "fp4"], "unknown precision"), (["--precision", "fp8"], "no fp8 tensor-core peak"), (["--gpu", "rtx4090"], "unknown GPU"),
      (["--batch-size", "0"], "batch_size"), (["--bandwidth-gbps", "-5"], "--bandwidth-gbps"),
      (["--model", "no-such-model"], "unknown model")],
 )

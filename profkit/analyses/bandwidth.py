@@ -1,14 +1,29 @@
 """Achieved memory bandwidth and FLOP rate, from the shapes and dtypes the profiler recorded.
 
-Bytes an operator moves are modelled from its recorded input shapes and dtypes: for GEMMs the two
-operands plus the output (weights dominate in decode); for attention the query, key and value
-tensors (the KV cache) plus the output. Per GEMM call, achieved bandwidth = bytes / the summed
-duration of the kernels it launched (a split-K GEMM launches two). Per step, the bytes the step
-must read = its GEMM and attention bytes; achieved bandwidth over GPU busy time and over wall
-time, and MBU = achieved / the GPU's DRAM bandwidth. MFU = the ops' FLOPs (as recorded by the profiler,
-else 2*M*N*K from the shapes) / busy time / the GPU's tensor peak for the dominant GEMM dtype.
+Bytes an operator moves are modelled from its recorded input shapes and dtypes: for GEMM ops the two
+operands plus the output (weights dominate in decode); for attention the query and output plus the
+KV cache it *reads*:
+  - dense layout (query [B, H, S, D], as Hugging Face passes it): the key and value tensors given,
+    which hold exactly the context attended;
+  - packed layout (query [tokens, H, D], as serving engines pass it): never the tensors given, which
+    are the allocated paged pool (gigabytes, mostly empty), but the context tokens the engine
+    annotated for the step (vLLM's `sk` fields) x the bytes of one token's key and value (from the
+    new-token K/V the step writes, in the pool's dtype) per attention call. Without annotated context
+    lengths the KV read is unknown and the report says so.
+GEMM kernels launched by an op that is not a GEMM op (a fused MoE layer, a custom op) have no
+modelled bytes either: their weights are not among the recorded inputs.
 
-Kernels replayed inside CUDA graphs carry no shapes; such steps have no shape-based bytes.
+Per GEMM call, achieved bandwidth = bytes / the summed duration of the kernels it launched (a
+split-K GEMM launches two). Per step, the bytes the step must read = its GEMM and attention bytes;
+achieved bandwidth over GPU busy time and over wall time, and MBU = achieved / the GPU's DRAM
+bandwidth. MFU = the ops' FLOPs (as recorded by the profiler, else 2*M*N*K from the shapes) / busy
+time / the GPU's tensor peak for the dominant GEMM dtype.
+
+A figure above what any GPU can do (bandwidth above the GPU's, or above every catalog GPU's, MBU or
+MFU over 100%) means the model of bytes or FLOPs is wrong for this trace: it is withheld and listed in
+`violations`, never reported as a measurement.
+
+Kernels replayed inside CUDA/HIP graphs carry no shapes; such steps have no shape-based bytes.
 """
 
 from __future__ import annotations
@@ -19,9 +34,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses.kernels import ATTENTION, CATEGORIES, FP8_GEMM, GEMM, INT4_GEMM, INT8_GEMM, categorize
+from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM_CATEGORIES, KV_CACHE, categorize
 from profkit.analyses.steps import Step
-from profkit.hardware.catalog import GpuSpec, dtype_key
+from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, dtype_key
 from profkit.trace.model import Trace
 
 DTYPE_BYTES = {
@@ -56,7 +71,11 @@ QUANTIZED_GEMM_N = {
 }
 _QUANTIZED_OUTPUT_BYTES = {"aten::_scaled_mm": 2}
 _INT8 = "signed char"
-_GEMM_CATS = frozenset(CATEGORIES.index(c) for c in (GEMM, INT8_GEMM, INT4_GEMM, FP8_GEMM))
+_GEMM_IDXS = frozenset(CATEGORIES.index(c) for c in GEMM_CATEGORIES)
+_KV_CACHE_IDX = CATEGORIES.index(KV_CACHE)
+_MODELLED_GEMM_OPS = _MM_OPS | _ADDMM_OPS | _NK_WEIGHT_OPS | set(QUANTIZED_GEMM_N)
+MAX_BANDWIDTH_GBPS = max(spec.bandwidth_gbps for spec in GPU_CATALOG.values())
+"""No GPU in the catalog moves more than this: a higher figure is impossible whatever the GPU."""
 _ATTENTION_IDX = CATEGORIES.index(ATTENTION)
 
 
@@ -97,6 +116,11 @@ class PhaseBandwidth:
     peak_tflops: float | None
     compute_dtype: str | None
     gemms: list[GemmRow] = field(default_factory=list)
+    kv_read_bytes_per_step: float | None = None  # KV cache attention reads per step (included in attention bytes)
+    kv_source: str = ""  # how the KV read was modelled, or why it is unknown
+    lower_bound: bool = False  # bytes/FLOPs cover only part of the phase's work: MBU/MFU are lower bounds
+    unmodelled: list[str] = field(default_factory=list)  # what the byte/FLOP model leaves out, in words
+    violations: list[str] = field(default_factory=list)  # impossible figures found (and withheld)
 
 
 def tensor_bytes(dims, dtype: str) -> int:
@@ -143,6 +167,11 @@ def quantized_gemm_cost(op: str, dims: list, types: list) -> tuple[int, float] |
         return None
     out_elem = _QUANTIZED_OUTPUT_BYTES.get(op) or DTYPE_BYTES.get(types[0] if types else "", 2)
     return read + rows * n * out_elem, 2.0 * rows * n * k
+
+
+def _modelled(call: dict) -> bool:
+    """Whether the byte/FLOP model knows the GEMM op of `call` (an `_op_calls` entry)."""
+    return call["op"] in _MODELLED_GEMM_OPS or (call["op"].startswith("triton_") and _INT8 in call["types"])
 
 
 def _gemm_output_bytes(op: str, operands) -> int:
@@ -194,7 +223,7 @@ def weight_bytes_per_step(trace: Trace, steps: list[Step], rows: np.ndarray) -> 
     calls = _op_calls(trace, rows)
     total = 0
     for c in calls.values():
-        if c["cat"] in _GEMM_CATS and len(c["dims"]) >= 2:
+        if c["cat"] in _GEMM_IDXS and _modelled(c) and len(c["dims"]) >= 2:
             operands = list(zip(c["dims"], c["types"]))
             weight = operands[2] if c["op"] in _ADDMM_OPS and len(operands) > 2 else operands[1]
             total += tensor_bytes(*weight)
@@ -209,11 +238,13 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
     """
     calls = _op_calls(trace, rows)
     n_steps = max(len(steps), 1)
-    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in _GEMM_CATS}
+    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in _GEMM_IDXS and _modelled(c)}
+    unmodelled = [c for c in calls.values() if c["cat"] in _GEMM_IDXS and not _modelled(c)]
     attn_calls = {r: c for r, c in calls.items() if c["cat"] == _ATTENTION_IDX}
-    unshaped = sum(c["n"] for c in calls.values() if not c["dims"] and c["cat"] in _GEMM_CATS)
+    unshaped = sum(c["n"] for c in gemm_calls.values() if not c["dims"])
+    kv = _kv_reads(trace, steps, calls, attn_calls)
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps
-    attn_bytes = sum(c["bytes"] for c in attn_calls.values()) / n_steps
+    attn_bytes = sum(c["bytes"] for c in attn_calls.values()) / n_steps + (kv.bytes_per_step or 0.0)
     total_bytes = gemm_bytes + attn_bytes
     busy_s = float(np.median([s.gpu_busy_ms for s in steps])) / 1e3 if steps else 0.0
     wall_s = float(np.median([s.wall_ms for s in steps])) / 1e3 if steps else 0.0
@@ -222,18 +253,30 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
     peak_bw = gpu.bandwidth_gbps if gpu else None
     peak_tf = _peak_tflops(gpu, dtype)
     source = "shapes"
+    partial = []
+    if unshaped:
+        partial.append(f"{unshaped} GEMM calls without shapes, e.g. CUDA graph replays")
+    opless = _opless_kernels(trace, rows, n_steps)
+    if opless:
+        partial.append(opless)
+    if unmodelled:
+        ops = sorted({c["op"] for c in unmodelled})
+        partial.append(f"GEMMs launched by {', '.join(ops[:3])}{' ...' if len(ops) > 3 else ''} not modelled (their weights are not among the op's recorded inputs)")
+    if kv.unknown:
+        partial.append(kv.source)
     if total_bytes == 0 and fallback_weight_bytes and fallback_weight_bytes[0]:
         total_bytes, source = fallback_weight_bytes[0], f"modelled: weights only, from {fallback_weight_bytes[1]} (this phase's kernels carry no shapes)"
         gemm_bytes = total_bytes
     elif total_bytes == 0:
-        source = "unavailable: no GEMM shapes recorded (CUDA graph replays carry none; profile with record_shapes=True)"
+        reasons = "; ".join(partial) or "no GEMM shapes recorded (CUDA graph replays carry none; profile with record_shapes=True)"
+        source = f"unavailable: {reasons}"
         total_bytes = None
-    elif unshaped:
-        source = f"shapes (partial: {unshaped} GEMM calls without shapes, e.g. CUDA graph replays)"
+    elif partial:
+        source = f"shapes (partial, a lower bound: {'; '.join(partial)})"
     bw = total_bytes / busy_s / 1e9 if total_bytes and busy_s else None
     bw_wall = total_bytes / wall_s / 1e9 if total_bytes and wall_s else None
     tflops = flops / busy_s / 1e12 if flops and busy_s else None
-    return PhaseBandwidth(
+    result = PhaseBandwidth(
         phase=phase,
         bytes_per_step=total_bytes,
         bytes_source=source,
@@ -250,7 +293,87 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
         peak_tflops=peak_tf,
         compute_dtype=dtype,
         gemms=_gemm_rows(trace, gemm_calls, peak_bw),
+        kv_read_bytes_per_step=kv.bytes_per_step,
+        kv_source=kv.source,
+        lower_bound=source.startswith(("shapes (partial", "modelled")),
+        unmodelled=partial if total_bytes else [],
     )
+    _withhold_impossible(result, gpu)
+    return result
+
+
+def _opless_kernels(trace: Trace, rows: np.ndarray, n_steps: int) -> str:
+    """'N GEMM and M attention kernels per step have no launching op (graph replays): not modelled'."""
+    cats = categorize(trace)[rows]
+    opless = trace.gpu_op_row[rows] < 0
+    gemm = int((opless & np.isin(cats, list(_GEMM_IDXS))).sum())
+    attn = int((opless & (cats == _ATTENTION_IDX)).sum())
+    if not gemm and not attn:
+        return ""
+    parts = [f"{gemm / n_steps:.0f} GEMM" if gemm else "", f"{attn / n_steps:.0f} attention" if attn else ""]
+    return f"{' and '.join(p for p in parts if p)} kernels per step have no launching op (CUDA/HIP graph replays, or no CPU ops recorded): their bytes are not modelled"
+
+
+def _withhold_impossible(bw: PhaseBandwidth, gpu: GpuSpec | None) -> None:
+    """Figures above the physical limit mean the byte or FLOP model is wrong for this trace: list them in
+    `violations` and withhold them (None), so no impossible number is ever reported."""
+    name = gpu.name if gpu else "any catalog GPU"
+    limit = gpu.bandwidth_gbps if gpu else MAX_BANDWIDTH_GBPS
+    if bw.achieved_bandwidth_gbps and bw.achieved_bandwidth_gbps > limit:
+        bw.violations.append(
+            f"{bw.phase}: modelled {bw.bytes_per_step / 1e9:,.2f} GB per step in {bw.bytes_per_step / bw.achieved_bandwidth_gbps / 1e6:.2f} ms of GPU time "
+            f"would be {bw.achieved_bandwidth_gbps:,.0f} GB/s, {bw.achieved_bandwidth_gbps / limit:.1f}x the {limit:,.0f} GB/s of {name}: "
+            f"the byte model ({bw.bytes_source}) is wrong for this trace; bandwidth and MBU withheld"
+        )
+        bw.bytes_source = f"withheld: impossible ({bw.achieved_bandwidth_gbps / limit:.1f}x the physical bandwidth); was {bw.bytes_source}"
+        bw.bytes_per_step = bw.gemm_bytes_per_step = bw.attention_bytes_per_step = None
+        bw.achieved_bandwidth_gbps = bw.achieved_bandwidth_wall_gbps = bw.mbu = bw.mbu_wall = None
+        bw.gemms = []
+    if bw.mfu is not None and bw.mfu > 1.0:
+        bw.violations.append(
+            f"{bw.phase}: {bw.achieved_tflops:,.0f} TFLOP/s would be {bw.mfu:.0%} of the {bw.compute_dtype} peak of {name} "
+            f"({bw.peak_tflops:,.0f} TFLOP/s): the FLOP count is wrong for this trace; MFU withheld"
+        )
+        bw.achieved_tflops = bw.mfu = bw.flops_per_step = None
+
+
+@dataclass
+class _KvReads:
+    bytes_per_step: float | None
+    source: str
+    unknown: bool
+
+
+def _kv_reads(trace: Trace, steps: list[Step], calls: dict, attn_calls: dict) -> _KvReads:
+    """KV-cache bytes the packed-layout attention calls read per step: annotated context tokens x one
+    token's K+V bytes (pool dtype) per call. Dense-layout calls carry their K/V in `bytes` already."""
+    packed = {r: c for r, c in attn_calls.items() if c["packed"]}
+    if not packed:
+        return _KvReads(None, "", False)
+    token_bytes = _kv_token_bytes(calls, packed)
+    starts = np.array([s.lo_ns for s in steps], dtype=np.int64)
+    per_step = np.bincount(np.searchsorted(starts, [c["ts_ns"] for c in packed.values()], side="right") - 1, minlength=len(steps))[: len(steps)] if len(steps) else np.zeros(0)
+    context = [s.context_tokens for s in steps]
+    if any(c is None for c in context):
+        return _KvReads(None, "KV-cache reads of paged attention unknown: no context lengths annotated (vLLM's sk fields); the allocated pool is not what attention reads", True)
+    if token_bytes is None:
+        return _KvReads(None, "KV-cache reads of paged attention unknown: no new-token key/value shapes recorded to size one token", True)
+    total = sum(ctx * token_bytes * n for ctx, n in zip(context, per_step.tolist()))
+    n_layers = float(np.median(per_step)) if len(per_step) else 0.0
+    return _KvReads(
+        total / max(len(steps), 1),
+        f"KV reads = annotated context tokens x {token_bytes:,.0f} B per token per layer x {n_layers:.0f} attention calls per step "
+        "(an upper bound where layers use a sliding window)",
+        False,
+    )
+
+
+def _kv_token_bytes(calls: dict, packed: dict) -> float | None:
+    """Bytes of one token's key + value in the KV cache, from the new-token K/V the step writes (the
+    KV-cache write ops) or passes to attention, in the cache pool's dtype; median over calls."""
+    values = [c["kv_token_bytes"] for c in calls.values() if c["cat"] == _KV_CACHE_IDX and c["kv_token_bytes"]]
+    values = values or [c["kv_token_bytes"] for c in packed.values() if c["kv_token_bytes"]]
+    return float(np.median(values)) if values else None
 
 
 def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
@@ -259,8 +382,9 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
     op_rows = trace.gpu_op_row[rows]
     calls: dict[int, dict] = {}
     parsed: dict[tuple[int, int], tuple] = {}
+    sizes: dict[tuple, tuple] = {}
     for g, cat, op_row in zip(rows.tolist(), cats.tolist(), op_rows.tolist()):
-        if op_row < 0 or (cat not in _GEMM_CATS and cat != _ATTENTION_IDX):
+        if op_row < 0 or (cat not in _GEMM_IDXS and cat != _ATTENTION_IDX and cat != _KV_CACHE_IDX):
             continue
         call = calls.get(op_row)
         if call is None:
@@ -269,13 +393,88 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
                 parsed[key] = (trace.json_list(key[0]), trace.json_list(key[1]))
             dims, types = parsed[key]
             name = trace.name(int(trace.ops.name_id[op_row]))
-            call = calls[op_row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": cat, "dur_ns": 0, "kernels": Counter(), "n": 1, "bytes": op_bytes(name, dims, types), "flops": float(trace.ops.flops[op_row]) or op_flops(name, dims)}
+            call = calls[op_row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": cat, "dur_ns": 0, "kernels": Counter(), "n": 1, "ts_ns": int(trace.ops.ts_ns[op_row]), "packed": False, "kv_token_bytes": None}
+            _sized(call, cat, float(trace.ops.flops[op_row]), sizes)
         dur = int(trace.gpu.dur_ns[g])
         call["dur_ns"] += dur
         call["kernels"][int(trace.gpu.name_id[g])] += dur
-        if cat != _ATTENTION_IDX and call["cat"] == _ATTENTION_IDX:
+        if cat in _GEMM_IDXS and call["cat"] not in _GEMM_IDXS:
             call["cat"] = cat
+            _sized(call, cat, float(trace.ops.flops[op_row]), sizes)
     return calls
+
+
+def _sized(call: dict, cat: int, recorded_flops: float, sizes: dict) -> None:
+    """`_size_call`, once per (op, shapes, category, recorded FLOPs): the same layer repeats every step."""
+    key = (call["op"], call["key"], cat, recorded_flops)
+    if key not in sizes:
+        _size_call(call, cat, recorded_flops)
+        sizes[key] = (call["bytes"], call["flops"], call["packed"], call["kv_token_bytes"])
+    call["bytes"], call["flops"], call["packed"], call["kv_token_bytes"] = sizes[key]
+
+
+def _size_call(call: dict, cat: int, recorded_flops: float) -> None:
+    """Bytes and FLOPs of an op call by what it is: a GEMM op, attention (dense or packed), a KV-cache write."""
+    op, dims, types = call["op"], call["dims"], call["types"]
+    call["bytes"], call["flops"], call["packed"], call["kv_token_bytes"] = 0, 0.0, False, None
+    if cat in _GEMM_IDXS:
+        if _modelled(call):
+            call["bytes"] = op_bytes(op, dims, types)
+            call["flops"] = float(recorded_flops) or op_flops(op, dims)
+    elif cat == _ATTENTION_IDX:
+        io = attention_io(dims, types)
+        call["bytes"], call["packed"], call["kv_token_bytes"] = io.bytes, io.packed, io.kv_token_bytes
+        call["flops"] = float(recorded_flops) or (op_flops(op, dims) if not io.packed else 0.0)
+    elif cat == _KV_CACHE_IDX:
+        call["kv_token_bytes"] = kv_write_token_bytes(dims, types)
+
+
+def kv_write_token_bytes(dims: list, types: list) -> float | None:
+    """One token's key + value bytes in the cache, from a KV-cache write call (vLLM reshape_and_cache*,
+    SGLang store_kvcache: key[T, ...], value[T, ...], the pools, slot mapping[T]): the elements per
+    token of the first two inputs with T rows, in the dtype of the pool inputs (an fp8 cache stores 1 B)."""
+    pairs = [(d, t) for d, t in zip(dims, types) if isinstance(d, list) and len(d) >= 2 and all(isinstance(x, int) for x in d)]
+    if not pairs or not pairs[0][0][0]:
+        return None
+    tokens = pairs[0][0][0]
+    new = [(d, t) for d, t in pairs if d[0] == tokens][:2]
+    pool = [(d, t) for d, t in pairs if d[0] != tokens and DTYPE_BYTES.get(t)]
+    elem_bytes = DTYPE_BYTES.get(pool[0][1]) if pool else DTYPE_BYTES.get(new[0][1], 0)
+    return float(sum(math.prod(d[1:]) for d, _ in new) * elem_bytes) if elem_bytes else None
+
+
+@dataclass(frozen=True)
+class AttentionIO:
+    """What an attention (or KV-cache write) call moves besides the KV cache it reads."""
+
+    bytes: int  # query + output (+ explicit key/value in the dense layout)
+    packed: bool  # serving-engine layout: [tokens, heads, dim]; the KV read depends on the context lengths
+    kv_token_bytes: float | None  # one token's key + value bytes in the cache's dtype (packed layout)
+
+
+def attention_io(dims: list, types: list) -> AttentionIO:
+    """Bytes of an attention-like call from its recorded inputs. Dense layout (query [B, H, S, D]): every
+    input plus an output shaped like the query. Packed layout (first input [T, ...]): query and output,
+    and one token's K+V from the inputs with T rows (new tokens), counted in the dtype of the inputs with
+    other row counts (the paged pool), whose size is never counted."""
+    pairs = [(d, t) for d, t in zip(dims, types) if isinstance(d, list) and d and all(isinstance(x, int) for x in d)]
+    if not pairs:
+        return AttentionIO(0, False, None)
+    q, q_type = pairs[0]
+    if len(q) == 4:
+        return AttentionIO(sum(tensor_bytes(d, t) for d, t in pairs) + tensor_bytes(q, q_type), False, None)
+    tokens = q[0]
+    new = [(d, t) for d, t in pairs[1:] if d[0] == tokens and len(d) >= 2]
+    pool = [(d, t) for d, t in pairs[1:] if d[0] != tokens and len(d) >= 2 and DTYPE_BYTES.get(t)]
+    explicit_out = [(d, t) for d, t in new if d == q]  # an output buffer passed in, shaped like the query
+    kv_new = [(d, t) for d, t in new if d != q] or new[:2]
+    per_token = None
+    if kv_new and tokens:
+        elements = sum(math.prod(d[1:]) for d, _ in kv_new[:2])
+        elem_bytes = DTYPE_BYTES.get(pool[0][1]) if pool else DTYPE_BYTES.get(kv_new[0][1], 0)
+        per_token = float(elements * elem_bytes) if elem_bytes else None
+    q_out = tensor_bytes(q, q_type) * 2 if not explicit_out else tensor_bytes(q, q_type) + tensor_bytes(*explicit_out[0])
+    return AttentionIO(q_out, True, per_token)
 
 
 def _gemm_rows(trace: Trace, gemm_calls: dict, peak_bw: float | None) -> list[GemmRow]:

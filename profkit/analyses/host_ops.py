@@ -22,11 +22,11 @@ from collections import Counter
 import numpy as np
 
 from profkit.analyses import bandwidth
-from profkit.analyses.kernels import ATTENTION, CATEGORIES, CATEGORY_LABELS, FP8_GEMM, GEMM, INT4_GEMM, INT8_GEMM, CategoryRow, KernelBreakdown, TopKernel, categorize_ops, op_path
+from profkit.analyses.kernels import ATTENTION, CATEGORIES, CATEGORY_LABELS, GEMM_CATEGORIES, CategoryRow, KernelBreakdown, TopKernel, categorize_ops, op_path
 from profkit.analyses.steps import Step
 from profkit.trace.model import Trace
 
-GEMM_CATEGORIES = frozenset(CATEGORIES.index(c) for c in (GEMM, INT8_GEMM, INT4_GEMM, FP8_GEMM))
+_GEMM_IDXS = frozenset(CATEGORIES.index(c) for c in GEMM_CATEGORIES)
 _ATTENTION = CATEGORIES.index(ATTENTION)
 BYTES_SOURCE = ("shapes of the CPU operators (no GPU in this trace: bandwidth over wall time; MBU unknown, "
                 "profkit does not know the CPU's memory bandwidth)")
@@ -97,7 +97,7 @@ def innermost_compute_rows(trace: Trace, rows: np.ndarray) -> np.ndarray:
     """The GEMM and attention operators among `rows` that call no operator of their own kind."""
     cats = categorize_ops(trace)
     family = np.full(len(cats), -1, dtype=np.int8)
-    family[np.isin(cats, list(GEMM_CATEGORIES))] = 0
+    family[np.isin(cats, list(_GEMM_IDXS))] = 0
     family[cats == _ATTENTION] = 1
     outer = np.zeros(len(cats), dtype=bool)
     parent = trace.op_parent_row
@@ -124,7 +124,7 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step]) -> bandwidth.Ph
                       "n": 1, "bytes": bandwidth.op_bytes(name, dims, types),
                       "flops": float(trace.ops.flops[row]) or bandwidth.op_flops(name, dims)}
     n_steps = max(len(steps), 1)
-    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in GEMM_CATEGORIES}
+    gemm_calls = {r: c for r, c in calls.items() if c["cat"] in _GEMM_IDXS}
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps
     attention_bytes = sum(c["bytes"] for r, c in calls.items() if c["cat"] == _ATTENTION) / n_steps
     total = gemm_bytes + attention_bytes

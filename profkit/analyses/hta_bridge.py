@@ -3,7 +3,9 @@
 HTA is imported only here (it costs seconds and ~0.5 GB per trace), with nanosecond rounding
 disabled (`HTA_DISABLE_NS_ROUNDING=1`: by default HTA rounds timestamps to whole microseconds,
 which corrupts sub-microsecond kernels) and the last ProfilerStep kept (HTA drops it by default).
-HTA reads a directory, so the trace is linked into a private temporary one.
+HTA reads a directory, so the trace is linked into a private temporary one. HTA keys every trace by
+the rank it records (`distributedInfo.rank`) and analyses rank 0 unless told otherwise, so the
+trace's own rank is passed through: a rank-3 trace is analysed as rank 3.
 """
 
 from __future__ import annotations
@@ -28,10 +30,14 @@ class HtaIdle:
 
 @contextmanager
 def _hta_analysis(path: Path):
+    """(HTA TraceAnalysis, the trace's rank) for one trace file."""
+    from profkit.trace.metadata import trace_rank
     from profkit.trace import load_trace
 
-    if not load_trace(path).has_gpu_activity:
+    trace = load_trace(path)
+    if not trace.has_gpu_activity:
         raise TraceError(path, "HTA needs GPU kernels and this trace has none (CPU-only run?); drop --hta")
+    rank = trace_rank(trace.metadata) or 0
     os.environ["HTA_DISABLE_NS_ROUNDING"] = "1"
     logging.getLogger("hta").setLevel(logging.ERROR)
     from hta.trace_analysis import TraceAnalysis
@@ -45,15 +51,15 @@ def _hta_analysis(path: Path):
 
             shutil.copyfile(path, link)
         try:
-            yield TraceAnalysis(trace_dir=tmp, include_last_profiler_step=True)
+            yield TraceAnalysis(trace_dir=tmp, include_last_profiler_step=True), rank
         except Exception as exc:  # HTA fails in many shapes on traces it does not expect
             raise TraceError(path, f"HTA cannot analyze this trace ({type(exc).__name__}: {exc})") from None
 
 
 def hta_idle_breakdown(path) -> list[HtaIdle]:
     """HTA's idle-time breakdown per stream (ms), with ns rounding off and every step kept."""
-    with _hta_analysis(Path(path)) as ta:
-        df, _ = ta.get_idle_time_breakdown(visualize=False)
+    with _hta_analysis(Path(path)) as (ta, rank):
+        df, _ = ta.get_idle_time_breakdown(ranks=[rank], visualize=False)
     out = {}
     for _, row in df.iterrows():
         entry = out.setdefault(int(row["stream"]), {"host_wait": 0.0, "kernel_wait": 0.0, "other": 0.0})
@@ -67,11 +73,11 @@ def hta_report(path) -> None:
 
     console = Console()
     console.rule(f"[bold]HTA: {Path(path).name}")
-    with _hta_analysis(Path(path)) as ta:
-        console.print("[bold cyan]Temporal breakdown (us)")
+    with _hta_analysis(Path(path)) as (ta, rank):
+        console.print(f"[bold cyan]Temporal breakdown (us), rank {rank}")
         console.print(ta.get_temporal_breakdown(visualize=False).to_string())
-        console.print("[bold cyan]Idle time breakdown (us)")
-        console.print(ta.get_idle_time_breakdown(visualize=False)[0].to_string())
-        console.print("[bold cyan]Queue length summary")
-        summary = ta.get_queue_length_summary(ranks=[0])
+        console.print(f"[bold cyan]Idle time breakdown (us), rank {rank}")
+        console.print(ta.get_idle_time_breakdown(ranks=[rank], visualize=False)[0].to_string())
+        console.print(f"[bold cyan]Queue length summary, rank {rank}")
+        summary = ta.get_queue_length_summary(ranks=[rank])
         console.print(summary.to_string() if summary is not None else "n/a")

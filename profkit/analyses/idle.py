@@ -12,7 +12,13 @@ same threshold is the default here so the two agree.
 
 Causes profkit then attributes per phase: launch-bound (host launch/dispatch time against GPU
 time), synchronization-bound (syncs and device-to-host copies per step and the ops issuing them),
-and CUDA graph replays.
+and CUDA/HIP graph replays.
+
+The whole-trace split covers the activities HTA covers (`hta_scope_rows`): with two or more
+ProfilerSteps, those launched by a recorded runtime call no later than the last step's end (HTA drops
+kernels launched before recording began, which have no launch record, and any launched after the
+last step); with fewer steps, every activity, pre-trace ones included. A gap before an activity with
+no launch record cannot be host wait (its launch time is unknown): it is kernel wait or other.
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from profkit.analyses.kernels import op_path
-from profkit.analyses.steps import BLOCKING_COPY_CALLS, SYNC_CALLS, Step, gpu_rows_launched_in
+from profkit.analyses.steps import Step, gpu_rows_launched_in, profiler_step_windows
+from profkit.analyses.vocabulary import graph_launched, runtime_flags
 from profkit.trace.model import COPY_DTOH, KERNEL, Trace
 
 HTA_CONSECUTIVE_KERNEL_DELAY_NS = 30_000
@@ -96,6 +103,17 @@ def idle_breakdown(trace: Trace, rows: np.ndarray | None = None, group: np.ndarr
             )
         )
     return result
+
+
+def hta_scope_rows(trace: Trace) -> np.ndarray:
+    """The GPU activities HolisticTraceAnalysis' idle-time breakdown covers (HTA 0.5, every step kept):
+    with two or more ProfilerSteps, those whose launching runtime call started no later than the last
+    step's end; with fewer, all of them."""
+    windows = profiler_step_windows(trace)
+    if len({name for name, _, _ in windows}) < 2:
+        return np.arange(len(trace.gpu))
+    last_end = max(hi for _, _, hi in windows)
+    return np.flatnonzero((trace.gpu_runtime_row >= 0) & (trace.gpu_launch_ts_ns <= last_end))
 
 
 def gap_lengths_ns(trace: Trace, rows: np.ndarray | None = None, group: np.ndarray | None = None) -> np.ndarray:
@@ -173,7 +191,7 @@ def phase_causes(trace: Trace, phase: str, steps: list[Step], rows: np.ndarray, 
 def _sync_issuers(trace: Trace, steps: list[Step], top_n: int = 5) -> list[Issuer]:
     """Which op paths issue the synchronizing calls and D2H copies, per step."""
     rt = trace.runtime
-    is_sync = trace.ids_where(lambda s: s in SYNC_CALLS or s in BLOCKING_COPY_CALLS)[rt.name_id] if len(trace.strings) else np.zeros(len(rt), bool)
+    is_sync = runtime_flags(trace)["blocking"]
     counts: Counter = Counter()
     for s in steps:
         lo, hi = np.searchsorted(rt.ts_ns, [s.lo_ns, s.hi_ns])
@@ -190,10 +208,6 @@ def _sync_issuers(trace: Trace, steps: list[Step], top_n: int = 5) -> list[Issue
 
 
 def _kernels_per_graph_launch(trace: Trace, kernel_rows: np.ndarray) -> float:
-    rt_rows = trace.gpu_runtime_row[kernel_rows]
-    valid = rt_rows >= 0
-    if not valid.any():
-        return 0.0
-    graph = trace.ids_where(lambda s: s in ("cudaGraphLaunch", "cuGraphLaunch"))[trace.runtime.name_id[rt_rows[valid]]]
-    launches = np.unique(rt_rows[valid][graph])
-    return float(graph.sum()) / len(launches) if len(launches) else 0.0
+    replayed = kernel_rows[graph_launched(trace)[kernel_rows]]
+    launches = np.unique(trace.gpu_runtime_row[replayed])
+    return float(len(replayed)) / len(launches) if len(launches) else 0.0

@@ -1,9 +1,14 @@
 """Kernel categories that mean something for LLM inference, per phase, and the top kernels with
 the operator that launched them.
 
-A GPU activity is categorised from its kernel name first (cuBLAS `nvjet_*`, `sm90_xmma*`, cutlass,
-cuDNN/flash attention, Triton `triton_{poi,red,per,tem}_fused_*` names), then from its launching
-operator and that operator's callers (bitsandbytes custom ops, aten ops, their input shapes).
+A GPU activity is categorised from its kernel's own name first when the name says clearly what it is
+(`profkit.analyses.kernel_names`: cuBLAS/nvjet/cutlass and AMD Tensile/hipBLASLt/CK GEMMs, Triton and
+TRT-LLM MoE GEMMs, flash/paged/unified attention, KV-cache writes, NCCL/RCCL and custom all-reduce,
+MoE routing, sampling, quantization; Triton `triton_{poi,red,per,tem}_fused_*` names from
+torch.compile), then from its launching operator and that operator's callers (bitsandbytes custom ops,
+aten ops, their input shapes), then as generic framework work. GEMMs are split by data type: from the
+launching GEMM op's recorded input types, else from the kernel name (`Cijk_..._BBS_`, `nvjet_tst_`,
+`bmm_..._MxE2m1`), else "dtype not recorded".
 """
 
 from __future__ import annotations
@@ -13,64 +18,80 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from profkit.analyses.kernel_names import gemm_dtype_from_name, generic_family, name_family
 from profkit.trace.model import KERNEL, MEMCPY, MEMSET, NO_ID, Trace
 
 GEMM = "gemm"
+GEMM_FP32 = "gemm_fp32"
+GEMM_LOWP = "gemm_fp8_fp4"
+GEMM_OTHER = "gemm_other"
 INT8_GEMM = "int8_gemm"
 INT4_GEMM = "int4_gemm"
-FP8_GEMM = "fp8_gemm"
 INT8_QUANT = "int8_quant"
+QUANTIZE = "quantize"
 ATTENTION = "attention"
 NORMALIZATION = "normalization"
 ELEMENTWISE = "elementwise"
 KV_CACHE = "kv_cache"
+MOE_ROUTING = "moe_routing"
+COMMUNICATION = "communication"
+SAMPLING = "sampling"
 MEMORY = "memcpy_memset"
 OTHER = "other"
 
 CATEGORY_LABELS = {
     GEMM: "GEMM (16-bit)",
+    GEMM_FP32: "GEMM (fp32/tf32)",
+    GEMM_LOWP: "GEMM (fp8/fp4)",
+    GEMM_OTHER: "GEMM (dtype not recorded)",
     INT8_GEMM: "int8 GEMM",
-    INT4_GEMM: "int4 GEMM",
-    FP8_GEMM: "fp8 GEMM",
+    INT4_GEMM: "int4 GEMM (weight-only)",
     INT8_QUANT: "int8 quantize/dequantize + outliers",
+    QUANTIZE: "quantize/dequantize (fp8/fp4 scales)",
     ATTENTION: "attention",
     NORMALIZATION: "normalization",
     ELEMENTWISE: "rotary/elementwise/activation",
-    KV_CACHE: "KV-cache copy/cat",
+    KV_CACHE: "KV-cache write/copy/cat",
+    MOE_ROUTING: "MoE routing/permute/combine",
+    COMMUNICATION: "communication (NCCL/RCCL, all-reduce)",
+    SAMPLING: "sampling/logits",
     MEMORY: "memcpy/memset",
     OTHER: "other",
 }
 CATEGORIES = tuple(CATEGORY_LABELS)
+GEMM_CATEGORIES = (GEMM, GEMM_FP32, GEMM_LOWP, GEMM_OTHER, INT8_GEMM, INT4_GEMM)
+"""Every GEMM category, whatever its data type."""
+MATH_CATEGORIES = (*GEMM_CATEGORIES, ATTENTION)
+"""Categories whose time is the model's arithmetic (the rest is overhead around it)."""
 
-_INT8_GEMM_NAME = re.compile(r"(gemm_s8|_s8_|i8816|i16832gemm|imma|igemm|int8.*gemm|gemm.*int8|_int_mm)", re.I)
-_GEMM_NAME = re.compile(r"(^nvjet_|xmma_gemm|gemm|gemv|cublas|cutlass|splitKreduce|triton_tem_fused_.*mm|^ampere_.*(h|s)\d+gemm|^sm\d+_xmma)", re.I)
-_ATTENTION_NAME = re.compile(r"(flash|fmha|sdpa|attention_forward|attn_fwd|_attention_kernel|paged_attention|flex_attention|decode_attention)", re.I)
-_NORM_NAME = re.compile(r"(rms_?norm|layer_?norm|rsqrt|group_norm)", re.I)
+# Which GEMM category a data type (catalog key, or 'fp4') goes to.
+_GEMM_BY_DTYPE = {"bf16": GEMM, "fp16": GEMM, "fp32": GEMM_FP32, "tf32": GEMM_FP32, "fp8": GEMM_LOWP, "fp4": GEMM_LOWP, "int8": INT8_GEMM, "int4": INT4_GEMM}
+_GEMM_TYPE_DTYPES = {
+    "c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp32",
+    "c10::Float8_e4m3fn": "fp8", "c10::Float8_e5m2": "fp8", "c10::Float8_e4m3fnuz": "fp8", "c10::Float8_e5m2fnuz": "fp8",
+    "c10::Float4_e2m1fn_x2": "fp4", "signed char": "int8", "c10::qint8": "int8",
+}
 _TRITON = re.compile(r"^triton_(poi|red|per|tem)_")
-_BNB_OP = "bitsandbytes::"
 _BNB_GEMM_OPS = frozenset({"bitsandbytes::int8_linear_matmul"})
 _BNB_QUANT_CONTEXT = ("bitsandbytes::", "MatMul8bitLt", "MatMul4Bit")
-_GEMM_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::_scaled_mm", "aten::_int_mm", "aten::addmv", "aten::mv"})
-_INT8_GEMM_OPS = frozenset({"aten::_int_mm"})
-# Weight-quantized GEMMs whose op says what they are: torchao int8 weight-only as Inductor lowers it
-# (aten::_weight_int8pack_mm, CPU), int4 tinygemm / Marlin, float8 _scaled_mm.
-_QUANTIZED_GEMM_OPS = {
-    "aten::_weight_int8pack_mm": INT8_GEMM,
-    "aten::_weight_int4pack_mm": INT4_GEMM,
-    "aten::_weight_int4pack_mm_for_cpu": INT4_GEMM,
-    "aten::_weight_int4pack_mm_with_scales_and_zeros": INT4_GEMM,
-    "torchao::marlin_24_gemm": INT4_GEMM,
-    "torchao::marlin_qqq_gemm": INT4_GEMM,
-    "aten::_scaled_mm": FP8_GEMM,
-}
-_INT4_GEMM_NAME = re.compile(r"(tinygemm|marlin)", re.I)  # kernels of the int4 ops above (CUDA graph replays carry no op)
-_FP8_NAME = re.compile(r"(e4m3|e5m2|fp8|f8f8)", re.I)  # an fp8 GEMM when the name is also a GEMM's
-# torchao int8 weight-only in eager mode: the int8 weight is converted to 16-bit (then a 16-bit mm).
+# Ops (data, one name a line is enough to add one) that say what their kernels do when the name does not.
+_GEMM_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::_scaled_mm", "aten::_int_mm", "aten::addmv", "aten::mv", "aten::_weight_int8pack_mm", "aten::_weight_int4pack_mm", "aten::_grouped_mm", "aten::_scaled_grouped_mm"})
+_INT8_GEMM_OPS = frozenset({"aten::_int_mm", "aten::_weight_int8pack_mm"})
+# Weight-only int4 GEMMs (torchao tinygemm as aten ops, Marlin): their weights are packed int32, so the
+# recorded types do not say int4; the op does.
+_INT4_GEMM_OPS = frozenset({
+    "aten::_weight_int4pack_mm", "aten::_weight_int4pack_mm_for_cpu", "aten::_weight_int4pack_mm_with_scales_and_zeros",
+    "torchao::marlin_24_gemm", "torchao::marlin_qqq_gemm",
+})
+# torchao int8 weight-only in eager mode converts the int8 weight to 16-bit (then a 16-bit mm): that copy
+# is dequantization, not elementwise work.
 _DEQUANT_COPY_OPS = frozenset({"aten::to", "aten::_to_copy", "aten::copy_"})
 _INT8 = "signed char"
 _ATTENTION_OPS = ("attention", "aten::_flash", "aten::_efficient", "aten::_cudnn_attention")
-_NORM_OPS = frozenset({"aten::rsqrt", "aten::mean", "aten::pow", "aten::layer_norm", "aten::native_layer_norm", "aten::rms_norm", "aten::_fused_rms_norm", "aten::var_mean"})
+_NORM_OPS = frozenset({"aten::rsqrt", "aten::mean", "aten::pow", "aten::layer_norm", "aten::native_layer_norm", "aten::rms_norm", "aten::_fused_rms_norm", "aten::var_mean", "aten::group_norm", "aten::native_group_norm"})
 _KV_OPS = frozenset({"aten::index_copy_", "aten::index_copy", "aten::index_put_", "aten::_index_put_impl_", "aten::slice_scatter"})
+_COMMUNICATION_OPS = ("c10d::", "nccl:", "rccl:", "gloo:", "record_param_comms", "_c10d_functional::", "vllm::all_reduce", "_C_custom_ar::", "sglang::cross_device_reduce")
+_SAMPLING_OPS = frozenset({"aten::multinomial", "aten::exponential_"})
 
 
 @dataclass
@@ -111,12 +132,17 @@ def categorize(trace: Trace) -> np.ndarray:
     if "categories" in trace.memo:
         return trace.memo["categories"]
     gpu = trace.gpu
+    if len(gpu) == 0:
+        trace.memo["categories"] = np.zeros(0, dtype=np.int8)
+        return trace.memo["categories"]
     op_rows = trace.gpu_op_row
-    in_bnb = trace.op_ancestry_flag(lambda s: s.startswith(_BNB_QUANT_CONTEXT))
-    op_names = np.where(op_rows >= 0, trace.ops.name_id[np.maximum(op_rows, 0)], NO_ID)
-    op_dims = np.where(op_rows >= 0, trace.ops.dims_id[np.maximum(op_rows, 0)], NO_ID)
-    op_types = np.where(op_rows >= 0, trace.ops.types_id[np.maximum(op_rows, 0)], NO_ID)
-    bnb = np.where(op_rows >= 0, in_bnb[np.maximum(op_rows, 0)], False)
+    has_op = op_rows >= 0
+    safe = np.maximum(op_rows, 0)
+    in_bnb = trace.op_ancestry_flag(lambda s: s.startswith(_BNB_QUANT_CONTEXT)) if len(trace.ops) else np.zeros(0, bool)
+    op_names = np.where(has_op, trace.ops.name_id[safe], NO_ID) if len(trace.ops) else np.full(len(gpu), NO_ID)
+    op_dims = np.where(has_op, trace.ops.dims_id[safe], NO_ID) if len(trace.ops) else np.full(len(gpu), NO_ID)
+    op_types = np.where(has_op, trace.ops.types_id[safe], NO_ID) if len(trace.ops) else np.full(len(gpu), NO_ID)
+    bnb = np.where(has_op, in_bnb[safe], False) if len(trace.ops) else np.zeros(len(gpu), bool)
     keys = np.stack([gpu.kind.astype(np.int64), gpu.name_id.astype(np.int64), op_names.astype(np.int64), op_dims.astype(np.int64), op_types.astype(np.int64), bnb.astype(np.int64)], axis=1)
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     index = {c: i for i, c in enumerate(CATEGORIES)}
@@ -131,12 +157,15 @@ def categorize_ops(trace: Trace) -> np.ndarray:
     shapes, dtypes and bitsandbytes callers): where the work is in a trace without GPU activity."""
     if "op_categories" not in trace.memo:
         ops = trace.ops
+        if len(ops) == 0:
+            trace.memo["op_categories"] = np.zeros(0, np.int8)
+            return trace.memo["op_categories"]
         in_bnb = trace.op_ancestry_flag(lambda s: s.startswith(_BNB_QUANT_CONTEXT))
         keys = np.stack([ops.name_id, ops.dims_id, ops.types_id, in_bnb], axis=1).astype(np.int64)
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True) if len(keys) else (keys, np.zeros(0, np.int64))
+        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
         index = {c: i for i, c in enumerate(CATEGORIES)}
         cats = np.array([index[_category(trace, KERNEL, NO_ID, *map(int, row))] for row in unique], dtype=np.int8)
-        trace.memo["op_categories"] = cats[inverse.reshape(-1)] if len(unique) else np.zeros(0, np.int8)
+        trace.memo["op_categories"] = cats[inverse.reshape(-1)]
     return trace.memo["op_categories"]
 
 
@@ -145,41 +174,58 @@ def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, t
         return MEMORY
     name = trace.name(name_id)
     op = trace.name(op_id)
-    if op in _QUANTIZED_GEMM_OPS:
-        return _QUANTIZED_GEMM_OPS[op]
-    if _INT4_GEMM_NAME.search(name):
+    if op in _INT4_GEMM_OPS:
         return INT4_GEMM
-    if _FP8_NAME.search(name) and _GEMM_NAME.search(name) and not _ATTENTION_NAME.search(name):
-        return FP8_GEMM
     types = trace.json_list(types_id)
     if op in _DEQUANT_COPY_OPS and _INT8 in types[:2]:
         return INT8_QUANT
     if op.startswith("triton_") and _INT8 in types:  # Inductor fused torchao's int8 dequantize into its mm
         return INT8_GEMM
-    if op in _BNB_GEMM_OPS or op in _INT8_GEMM_OPS or (_INT8_GEMM_NAME.search(name) and not _ATTENTION_NAME.search(name)):
+    family = name_family(name)
+    if op in _BNB_GEMM_OPS or op in _INT8_GEMM_OPS or (family == GEMM and gemm_dtype_from_name(name) == "int8"):
         return INT8_GEMM
     if in_bnb:
         return INT8_QUANT
     triton = _TRITON.match(name)
     if triton:
-        return _triton_category(triton.group(1), name)
-    if _ATTENTION_NAME.search(name) or any(a in op for a in _ATTENTION_OPS):
+        return _triton_category(triton.group(1), name, op, types)
+    if family == GEMM:
+        return gemm_category(name, op, types)
+    if family is not None:
+        return family
+    if any(a in op for a in _ATTENTION_OPS):
         return ATTENTION
-    if _GEMM_NAME.search(name) or op in _GEMM_OPS:
-        return GEMM
-    if _NORM_NAME.search(name) or op in _NORM_OPS:
+    if op in _GEMM_OPS and not generic_family(name):  # a GEMM op's copies and casts are not GEMMs
+        return gemm_category(name, op, types)
+    if op in _NORM_OPS:
         return NORMALIZATION
     if op in _KV_OPS or (op == "aten::cat" and _is_kv_cat(trace.json_list(dims_id))):
         return KV_CACHE
-    if op.startswith("aten::") or "elementwise" in name or "vectorized" in name:
+    if op.startswith(_COMMUNICATION_OPS):
+        return COMMUNICATION
+    if op in _SAMPLING_OPS:
+        return SAMPLING
+    if generic_family(name) or op.startswith("aten::"):
         return ELEMENTWISE
     return OTHER
 
 
-def _triton_category(kind: str, name: str) -> str:
+def gemm_category(kernel: str, op: str, types: list) -> str:
+    """The GEMM category of a GEMM kernel: by the launching GEMM op's recorded input types, else by
+    what the kernel's name spells, else GEMM_OTHER (dtype not recorded)."""
+    dtype = None
+    if op in _GEMM_OPS and types:
+        operand_types = [t for t in types[:3] if t in _GEMM_TYPE_DTYPES]
+        if operand_types:
+            dtype = _GEMM_TYPE_DTYPES[operand_types[-1] if op in ("aten::addmm", "aten::baddbmm") else operand_types[0]]
+    dtype = dtype or gemm_dtype_from_name(kernel)
+    return _GEMM_BY_DTYPE.get(dtype, GEMM_OTHER)
+
+
+def _triton_category(kind: str, name: str, op: str, types: list) -> str:
     """Triton kernels from torch.compile: `triton_<kind>_fused_<ops>`; the fused op names say what it does."""
     if kind == "tem":
-        return ATTENTION if "attention" in name else GEMM
+        return ATTENTION if "attention" in name else gemm_category(name, op, types)
     if "rsqrt" in name or "native_layer_norm" in name:
         return NORMALIZATION
     if any(k in name for k in ("index_copy", "index_put", "slice_scatter")) and not any(k in name for k in ("cos", "sin")):
@@ -216,7 +262,8 @@ def breakdown(trace: Trace, rows: np.ndarray, phase: str, steps: int, top_n: int
 
 def _top_kernels(trace: Trace, rows, cats, dur, total, top_n) -> list[TopKernel]:
     op_rows = trace.gpu_op_row[rows]
-    keys = np.stack([trace.gpu.name_id[rows].astype(np.int64), np.where(op_rows >= 0, trace.ops.name_id[np.maximum(op_rows, 0)], NO_ID)], axis=1)
+    op_names = np.where(op_rows >= 0, trace.ops.name_id[np.maximum(op_rows, 0)], NO_ID) if len(trace.ops) else np.full(len(rows), NO_ID)
+    keys = np.stack([trace.gpu.name_id[rows].astype(np.int64), op_names.astype(np.int64)], axis=1)
     if len(keys) == 0:
         return []
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)

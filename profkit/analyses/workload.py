@@ -6,8 +6,11 @@ shows, never from its file name:
 
   precision   -- bitsandbytes ops mean `int8` (LLM.int8) or `nf4` (4-bit); otherwise the dtype of
                  the GEMMs' weight operands (recorded `Input type`), weighted by weight size
-  batch_size  -- sequences per step: the index tensor of `aten::embedding` ([B, S])
-  prompt_len  -- S of the embedding lookup that takes more than one token per sequence (prefill)
+  batch_size  -- sequences per step: a serving engine's step annotations (the most common batch of
+                 its decode steps, else of its prefill steps), else the index tensor of
+                 `aten::embedding` ([B, S]; serving engines' flat [tokens] index says nothing)
+  prompt_len  -- prompt tokens per sequence of the engine's prefill steps, else S of the embedding
+                 lookup that takes more than one token per sequence (prefill)
   mode        -- `compiled` when the trace replays CUDA graphs or runs torch.compile regions or
                  Triton kernels, else `eager`
   model       -- vocabulary and hidden size from the embedding table, layer count from the
@@ -22,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses.steps import GRAPH_LAUNCH_CALLS
+from profkit.analyses.vocabulary import is_graph_launch
 from profkit.trace.model import NO_ID, Trace
 
 WORKLOAD_FIELDS = ("precision", "batch_size", "prompt_len", "mode")
@@ -156,6 +159,11 @@ def _from_trace(trace: Trace) -> dict:
     (batch, prompt, vocab, hidden), evidence_emb = _embedding_facts(trace)
     values["batch_size"], values["prompt_len"] = batch, prompt
     evidence["batch_size"] = evidence["prompt_len"] = evidence_emb
+    engine_batch, engine_prompt = _engine_facts(trace)
+    if engine_batch is not None:
+        values["batch_size"], evidence["batch_size"] = engine_batch, "the serving engine's step annotations (most common batch)"
+    if engine_prompt is not None:
+        values["prompt_len"], evidence["prompt_len"] = engine_prompt, "the serving engine's prefill step annotations (prompt tokens per sequence)"
     values["mode"], evidence["mode"] = _mode(trace, present)
     layers = _layers(trace, present)
     intermediate = _intermediate(trace, hidden, vocab)
@@ -200,6 +208,19 @@ def _op_signatures(trace: Trace, op_names: set[str]) -> dict[tuple[int, int, int
     return {tuple(map(int, k)): int(c) for k, c in zip(unique, counts)}
 
 
+def _engine_facts(trace: Trace) -> tuple[int | None, int | None]:
+    """(batch, prompt length) from a serving engine's step annotations; None where they do not say."""
+    from profkit.analyses.engines import batch_sizes, engine_steps, most_common
+
+    steps = engine_steps(trace)
+    if not steps:
+        return None, None
+    batch = most_common(batch_sizes(steps, "decode")) or most_common(batch_sizes(steps, "prefill")) or most_common(batch_sizes(steps, "mixed"))
+    prompts = [s.batch.prefill_tokens // s.batch.prefill_requests for s in steps
+               if s.batch.phase == "prefill" and s.batch.prefill_requests and s.batch.prefill_tokens and s.batch.prefill_tokens % s.batch.prefill_requests == 0]
+    return batch, most_common(prompts)
+
+
 def _embedding_facts(trace: Trace) -> tuple[tuple, str]:
     """(batch, prompt_len, vocab, hidden) from aten::embedding(weight[V, H], indices[B, S])."""
     batches: Counter = Counter()
@@ -211,19 +232,22 @@ def _embedding_facts(trace: Trace) -> tuple[tuple, str]:
             continue
         vocab, hidden = dims[0]
         indices = dims[1]
-        batches[int(np.prod(indices[:-1])) if len(indices) > 1 else 1] += n
+        if len(indices) < 2:
+            continue  # a flat [tokens] index (serving engines pack every sequence): batch unknown
+        batches[int(np.prod(indices[:-1]))] += n
         if indices[-1] > 1:
             prompts[indices[-1]] += n
     if not batches:
-        return (None, None, None, None), "no aten::embedding with recorded shapes"
+        reason = "aten::embedding takes a flat [tokens] index (sequences packed): batch not shown" if vocab else "no aten::embedding with recorded shapes"
+        return (None, None, vocab, hidden), reason
     batch = batches.most_common(1)[0][0]
     prompt = max(prompts) if prompts else None
     return (batch, prompt, vocab, hidden), "the token-index shape [batch, tokens] of aten::embedding"
 
 
 def _mode(trace: Trace, present: dict) -> tuple[str, str]:
-    if any(n in GRAPH_LAUNCH_CALLS for n in trace.names(np.unique(trace.runtime.name_id))):
-        return "compiled", "CUDA graph replays (cudaGraphLaunch)"
+    if any(is_graph_launch(n) for n in trace.names(np.unique(trace.runtime.name_id))):
+        return "compiled", "CUDA/HIP graph replays (cudaGraphLaunch/hipGraphLaunch)"
     if any(n.startswith(_COMPILED_OP_MARKERS) or n.startswith("triton_") for n in present):
         return "compiled", "torch.compile regions / Triton kernels"
     if len(trace.gpu) and any(n.startswith("triton_") for n in trace.names(np.unique(trace.gpu.name_id))):

@@ -45,23 +45,31 @@ def analyze(
 
 
 def _gpu_override(key, bandwidth_gbps, ceilings_path, trace):
-    """The catalog GPU to judge against: --gpu, else matched from the trace; with measured ceilings."""
+    """The GPU to judge against: --gpu, else matched from the trace; with measured ceilings. A GPU the
+    catalog does not know is judged against --bandwidth-gbps alone (no tensor peaks: MFU unknown)."""
     from profkit.errors import ProfkitError
-    from profkit.hardware.catalog import get_gpu, match_gpu, with_measured
+    from profkit.hardware.catalog import GpuSpec, get_gpu, match_gpu, with_measured
 
     if key is None and bandwidth_gbps is None and ceilings_path is None:
         return None  # analyze_trace matches the trace's GPU itself
+    if bandwidth_gbps is not None and not bandwidth_gbps > 0:
+        raise ProfkitError(f"--bandwidth-gbps must be a positive number of GB/s, got {bandwidth_gbps}")
     props = trace.device_properties[0] if trace.device_properties else {}
-    spec = get_gpu(key) if key else match_gpu(str(props.get("name", "")), props.get("totalGlobalMem"))
-    if spec is None:
-        raise ProfkitError(f"{trace.path}: GPU {props.get('name')!r} is not in the catalog; add --gpu KEY (see `profkit estimate --help` for catalog keys)")
+    spec = get_gpu(key) if key else match_gpu(str(props.get("name") or ""), props.get("totalGlobalMem"), props.get("numSms"))
     peaks = {}
     if ceilings_path is not None:
         measured = _measured_ceilings(ceilings_path, props.get("name"))
         bandwidth_gbps = bandwidth_gbps if bandwidth_gbps is not None else measured.bandwidth_gbps
         peaks = measured.peak_tflops
-    if bandwidth_gbps is not None and bandwidth_gbps <= 0:
-        raise ProfkitError(f"--bandwidth-gbps must be positive, got {bandwidth_gbps}")
+    if spec is None:
+        if bandwidth_gbps is None:
+            raise ProfkitError(
+                f"{trace.path}: GPU {props.get('name')!r} is not in the catalog; give --bandwidth-gbps X (its DRAM GB/s) "
+                "or --gpu KEY (see `profkit estimate --help` for catalog keys)"
+            )
+        memory = props.get("totalGlobalMem") if isinstance(props.get("totalGlobalMem"), int) and props.get("totalGlobalMem") > 0 else 1
+        sms = props.get("numSms") if isinstance(props.get("numSms"), int) else 0
+        return GpuSpec("unlisted", str(props.get("name") or "unnamed GPU"), memory, float(bandwidth_gbps), dict(peaks), sms, source="measured")
     if bandwidth_gbps is None and not peaks:
         return spec
     return with_measured(spec, bandwidth_gbps=bandwidth_gbps, peak_tflops=peaks)

@@ -11,7 +11,7 @@ from profkit.analyses.summary import TraceAnalysis
 
 SCHEMA = "profkit.analyze/1"
 
-_STEP_FIELDS = ("name", "phase", "start_ms", "wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies", "memcpys", "graph_launches", "launch_calls", "launch_api_ms", "sync_wait_ms", "outlier", "outlier_reason")
+_STEP_FIELDS = ("name", "phase", "start_ms", "wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies", "memcpys", "graph_launches", "launch_calls", "launch_api_ms", "sync_wait_ms", "outlier", "outlier_reason", "batch_size", "tokens", "context_tokens")
 
 
 def analysis_to_dict(a: TraceAnalysis) -> dict:
@@ -27,6 +27,10 @@ def analysis_to_dict(a: TraceAnalysis) -> dict:
         "kernel_categories": [asdict(c) for c in a.kernel_categories.categories],
         "idle_streams": [{**asdict(s), "host_wait_ratio": s.host_wait_ratio} for s in a.idle_streams],
         "cpu_ops": [asdict(c) for c in a.cpu_ops],
+        "whole_trace": {k: getattr(a.whole_trace, k) for k in _STEP_FIELDS} if a.whole_trace else None,
+        "whole_trace_categories": [asdict(c) for c in a.whole_trace_categories.categories] if a.whole_trace_categories else [],
+        "pretrace": asdict(a.pretrace) if a.pretrace else None,
+        "violations": list(a.violations),
     }
 
 
@@ -52,6 +56,9 @@ def _phase(r) -> dict:
         "sync_wait_ms": st.sync_wait_ms,
         "wall_ms_values": st.wall_ms_values,
         "gpu_busy_ms_values": st.gpu_busy_ms_values,
+        "batch_size": st.batch_size,
+        "tokens_per_step": st.tokens_per_step,
+        "tokens_per_s": st.tokens_per_s,
         "bytes_per_step": bw.bytes_per_step if bw else None,
         "bytes_source": bw.bytes_source if bw else None,
         "achieved_bandwidth_gbps": bw.achieved_bandwidth_gbps if bw else None,
@@ -64,6 +71,11 @@ def _phase(r) -> dict:
         "peak_tflops": bw.peak_tflops if bw else None,
         "compute_dtype": bw.compute_dtype if bw else None,
         "mfu": bw.mfu if bw else None,
+        "kv_read_bytes_per_step": bw.kv_read_bytes_per_step if bw else None,
+        "kv_source": bw.kv_source if bw else None,
+        "lower_bound": bw.lower_bound if bw else None,
+        "unmodelled": list(bw.unmodelled) if bw else [],
+        "violations": list(bw.violations) if bw else [],
         "bound": r.verdict.bound,
         "verdict": r.verdict.sentence,
         "kernel_categories": [asdict(c) for c in r.kernels.categories],

@@ -6,6 +6,7 @@ from dataclasses import replace
 
 from profkit.analyses.kernels import CATEGORY_LABELS
 from profkit.analyses.summary import TraceAnalysis
+from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.report.tables import Section, fmt, pct, shorten
 
 PHASE_ORDER = ("prefill", "decode")
@@ -20,11 +21,15 @@ def sections(a: TraceAnalysis) -> list[Section]:
     if a.warnings:
         out.append(Section("Warnings", notes=list(a.warnings)))
     out.append(_steps(a))
+    if a.whole_trace is not None and a.step_source.steps != "window":
+        out.append(_whole_trace(a))
     out.append(_phases(a))
     out.append(Section("Verdicts", notes=[f"[{r.verdict.bound or 'n/a'}] {r.verdict.sentence}" for r in a.phases.values()]))
     if a.has_gpu_activity:
         for name, r in a.phases.items():
             out.append(_categories(name, r))
+        if a.pretrace and a.whole_trace_categories:
+            out.append(_whole_categories(a))
         for name in _main_phases(a):
             out.append(_top_kernels(name, a.phases[name]))
         out.append(_idle(a))
@@ -45,15 +50,25 @@ def _main_phases(a: TraceAnalysis) -> list[str]:
 
 def _metadata(a: TraceAnalysis) -> Section:
     m = a.metadata
-    rows = [
-        ["GPU", f"{m.gpu_name or 'none recorded'}" + (f" ({m.sm_count} SMs, {m.memory_bytes / 2**30:.1f} GiB, cc {m.compute_capability})" if m.memory_bytes else "")],
-        ["CUDA driver / runtime / CUPTI", f"{cuda_version(m.cuda_driver_version)} / {cuda_version(m.cuda_runtime_version)} / {m.cupti_version or 'n/a'}"],
-        ["Catalog match", f"{m.gpu_spec_key} — peak DRAM {m.peak_bandwidth_gbps:,.0f} GB/s ({m.peak_source})" if m.gpu_spec_key else "none (no MBU/MFU)"],
-        ["Steps from", f"{a.step_source.steps}; phases from {a.step_source.phases}"],
-    ]
+    rows = [["GPU", f"{m.gpu_name or 'none recorded'}" + (f" ({m.sm_count} SMs, {m.memory_bytes / 2**30:.1f} GiB, cc {m.compute_capability})" if m.memory_bytes else "")]]
+    if m.platform == "ROCm" or m.hip_runtime_version or m.hip_driver_version:
+        rows.append(["HIP driver / runtime / roctracer", f"{hip_version(m.hip_driver_version)} / {hip_version(m.hip_runtime_version)} / {m.roctracer_version or 'n/a'}"])
+    if m.platform != "ROCm":
+        rows.append(["CUDA driver / runtime / CUPTI", f"{cuda_version(m.cuda_driver_version)} / {cuda_version(m.cuda_runtime_version)} / {m.cupti_version or 'n/a'}"])
+    rows.append(["Catalog match", _catalog_text(m)])
+    rows.append(["Steps from", f"{a.step_source.steps}; phases from {a.step_source.phases}" + (f" (serving engine: {m.engine})" if m.engine else "")])
+    if m.rank is not None:
+        rows.append(["Rank", str(m.rank)])
     if m.manifest:
         rows.extend(_manifest_rows(m.manifest))
     return Section("Trace", ["field", "value"], rows, right_align_from=99)
+
+
+def _catalog_text(m) -> str:
+    if not m.gpu_spec_key:
+        return "none: GPU not in the catalog, so peak bandwidth, MBU and MFU are unknown (give --bandwidth-gbps X)" if m.gpu_name is not None else "none (no GPU recorded)"
+    how = {"name": "", "given": ", as given", "SM count and memory": f", matched by {m.gpu_match_note}"}.get(m.gpu_match, "")
+    return f"{m.gpu_spec_key} — peak DRAM {m.peak_bandwidth_gbps:,.0f} GB/s ({m.peak_source}{how})"
 
 
 def _manifest_rows(manifest: dict) -> list[list[str]]:
@@ -70,50 +85,92 @@ def _manifest_rows(manifest: dict) -> list[list[str]]:
 
 def cuda_version(value) -> str:
     """CUDA encodes versions as 1000*major + 10*minor: 13000 -> '13.0 (13000)'."""
-    if not isinstance(value, int) or value <= 0:
-        return "n/a"
-    return f"{value // 1000}.{(value % 1000) // 10} ({value})"
+    text = cuda_version_text(value)
+    return f"{text} ({value})" if text else "n/a"
+
+
+def hip_version(value) -> str:
+    """HIP encodes versions as 10,000,000*major + 100,000*minor + patch: 60443483 -> '6.4.43483'."""
+    return hip_version_text(value) or "n/a"
 
 
 def _steps(a: TraceAnalysis) -> Section:
-    rows = [
-        [s.name, s.phase, fmt(s.wall_ms), fmt(s.gpu_busy_ms), fmt(s.idle_fraction, 3), fmt(s.kernels), fmt(s.sync_calls), fmt(s.d2h_copies), fmt(s.graph_launches), "OUTLIER" if s.outlier else ""]
-        for s in a.steps
-    ]
+    engine = any(s.tokens is not None or s.batch_size is not None for s in a.steps)
+    rows = []
+    for s in a.steps:
+        row = [shorten(s.name, 40), s.phase, fmt(s.wall_ms), fmt(s.gpu_busy_ms), fmt(s.idle_fraction, 3), fmt(s.kernels), fmt(s.sync_calls), fmt(s.d2h_copies), fmt(s.graph_launches)]
+        if engine:
+            row += [fmt(s.batch_size), fmt(s.tokens), fmt(s.context_tokens)]
+        rows.append(row + ["OUTLIER" if s.outlier else ""])
     notes = [f"{s.name}: {s.outlier_reason}; excluded from steady-state figures" for s in a.steps if s.outlier]
-    return Section("Steps", ["step", "phase", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "D2H", "graphs", ""], rows, notes, right_align_from=2)
+    headers = ["step", "phase", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "D2H", "graphs"]
+    if engine:
+        headers += ["batch", "tokens", "KV tokens read"]
+        notes.append("batch, tokens and KV tokens read as the serving engine annotated each step (vLLM execute_context_..., SGLang step[...])")
+    return Section("Steps", headers + [""], rows, notes, right_align_from=2)
+
+
+def _whole_trace(a: TraceAnalysis) -> Section:
+    w = a.whole_trace
+    rows = [["whole trace", fmt(w.wall_ms), fmt(w.gpu_busy_ms), fmt(w.idle_fraction, 3), fmt(w.kernels), fmt(w.sync_calls), fmt(w.graph_launches)]]
+    notes = ["From the first to the last event of any kind; kernels = launched while recording (kernels without a launch record belong to no window)."]
+    if a.pretrace:
+        p = a.pretrace
+        notes.append(
+            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) have no launch record "
+            "(launched before recording began, or no launch calls recorded): counted in GPU busy time, not in any step's kernels; the whole-trace idle split "
+            "follows HTA (it drops them when the trace has two or more ProfilerSteps)."
+        )
+    return Section("Whole trace", ["window", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "graphs"], rows, notes, right_align_from=1)
 
 
 def _phases(a: TraceAnalysis) -> Section:
+    tokens = any(r.stats.tokens_per_step is not None for r in a.phases.values())
     rows = []
     for name, r in a.phases.items():
         st, bw = r.stats, r.bandwidth
-        rows.append(
-            [
-                name,
-                f"{st.steady_steps}/{st.steps}",
-                fmt(st.wall_ms),
-                fmt(st.wall_ms_p90),
-                fmt(st.gpu_busy_ms),
-                fmt(st.idle_fraction, 3),
-                fmt(st.kernels, 0),
-                fmt(st.sync_calls, 0),
-                fmt(st.d2h_copies, 0),
-                fmt(bw.bytes_per_step / 1e9 if bw and bw.bytes_per_step else None),
-                fmt(bw.achieved_bandwidth_gbps if bw else None, 0),
-                pct(bw.mbu if bw else None),
-                pct(bw.mfu if bw else None),
-                r.verdict.bound or "n/a",
-            ]
-        )
+        row = [
+            name,
+            f"{st.steady_steps}/{st.steps}",
+            fmt(st.wall_ms),
+            fmt(st.wall_ms_p90),
+            fmt(st.gpu_busy_ms),
+            fmt(st.idle_fraction, 3),
+            fmt(st.kernels, 0),
+            fmt(st.sync_calls, 0),
+            fmt(st.d2h_copies, 0),
+        ]
+        if tokens:
+            row += [fmt(st.tokens_per_step, 0), fmt(st.tokens_per_s, 1)]
+        row += [
+            fmt(bw.bytes_per_step / 1e9 if bw and bw.bytes_per_step else None),
+            fmt(bw.achieved_bandwidth_gbps if bw else None, 0),
+            pct(bw.mbu if bw else None),
+            pct(bw.mfu if bw else None),
+            r.verdict.bound or "n/a",
+        ]
+        rows.append(row)
     notes = [f"{name}: bytes {r.bandwidth.bytes_source}" for name, r in a.phases.items() if r.bandwidth and r.bandwidth.bytes_source != "shapes"]
+    notes += [f"{name}: {r.bandwidth.kv_source}" for name, r in a.phases.items() if r.bandwidth and r.bandwidth.kv_source and r.bandwidth.kv_read_bytes_per_step]
     notes.append("Medians over steady steps (outliers excluded); GB/s and MBU over GPU busy time; MFU against the dense tensor peak of the GEMM dtype.")
-    return Section("Phases (steady state, per step)", ["phase", "steady", "wall ms", "wall p90", "busy ms", "idle", "kernels", "syncs", "D2H", "GB/step", "GB/s", "MBU", "MFU", "bound"], rows, notes)
+    if tokens:
+        notes.append("tok/step and tok/s as the serving engine annotated them: in decode one token per sequence, so tok/s is the batch's decode throughput and the step wall time its per-token latency.")
+    headers = ["phase", "steady", "wall ms", "wall p90", "busy ms", "idle", "kernels", "syncs", "D2H"]
+    if tokens:
+        headers += ["tok/step", "tok/s"]
+    headers += ["GB/step", "GB/s", "MBU", "MFU", "bound"]
+    return Section("Phases (steady state, per step)", headers, rows, notes)
 
 
 def _categories(name: str, r) -> Section:
     rows = [[CATEGORY_LABELS[c.category], fmt(c.per_step_ms, 3), fmt(c.count / max(r.kernels.steps, 1), 0), fmt(c.mean_us, 1), pct(c.share)] for c in r.kernels.categories]
     return Section(f"Kernel time by category — {name} (per step)", ["category", "ms/step", "launches/step", "mean us", "share"], rows)
+
+
+def _whole_categories(a: TraceAnalysis) -> Section:
+    k = a.whole_trace_categories
+    rows = [[CATEGORY_LABELS[c.category], fmt(c.total_ms, 3), fmt(c.count), fmt(c.mean_us, 1), pct(c.share)] for c in k.categories]
+    return Section("Kernel time by category — whole trace (pre-trace kernels included)", ["category", "total ms", "launches", "mean us", "share"], rows)
 
 
 def _top_kernels(name: str, r) -> Section:
@@ -128,7 +185,7 @@ def _idle(a: TraceAnalysis) -> Section:
             rows.append([name, str(s.stream), fmt(s.idle_ms / max(r.stats.steady_steps, 1)), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
     for s in a.idle_streams:
         rows.append(["whole trace", str(s.stream), fmt(s.idle_ms), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
-    notes = ["HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms."]
+    notes = ["HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms over the activities HTA covers."]
     return Section("Idle time per stream", ["scope", "stream", "idle ms", "host wait", "kernel wait", "other"], rows, notes, right_align_from=2)
 
 
@@ -149,7 +206,7 @@ def _gemms(name: str, r) -> Section:
     rows = []
     for g in (bw.gemms if bw else [])[:10]:
         rows.append([g.op, shorten(g.input_dims, 34), shorten(g.kernel, 40), fmt(g.calls // max(r.stats.steady_steps, 1)), fmt(g.bytes_per_call / 1e6, 1), fmt(g.mean_us, 1), fmt(g.achieved_gbps, 0), pct(g.fraction_of_peak)])
-    notes = [] if rows else ["no GEMM shapes recorded in this phase (CUDA graph replays carry none)"]
+    notes = [] if rows else ["no GEMM op with recorded shapes in this phase (CUDA/HIP graph replays and custom ops carry none)"]
     return Section(f"GEMM bandwidth — {name}", ["op", "input dims", "kernel", "calls/step", "MB/call", "mean us", "GB/s", "of peak"], rows, notes, right_align_from=3)
 
 

@@ -20,6 +20,8 @@ import orjson
 from profkit.errors import ProfkitError
 from profkit.store.layout import TRACE_METADATA_KEY
 from profkit.store.walk import display
+from profkit.trace.metadata import cuda_version_text, distributed_info, hip_version_text
+from profkit.trace.metadata import metadata_int as _int
 
 HEADER_READ_LIMIT_BYTES = 8 << 20
 """How far into a (decompressed) trace the metadata header is looked for."""
@@ -95,9 +97,7 @@ def header_from_metadata(raw: dict, path=None) -> TraceHeader:
     props = raw.get("deviceProperties")
     props = [p for p in props if isinstance(p, dict)] if isinstance(props, list) else []
     first = props[0] if props else {}
-    dist = raw.get("distributedInfo")
-    if not isinstance(dist, dict):
-        dist = {}
+    dist = distributed_info(raw)
     manifest = raw.get(TRACE_METADATA_KEY)
     return TraceHeader(
         gpu_name=_text(first.get("name")),
@@ -155,37 +155,6 @@ def iso_time(seconds: float) -> str | None:
         return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).astimezone().isoformat(timespec="seconds")
     except (OverflowError, OSError, ValueError):
         return None
-
-
-def cuda_version_text(value) -> str | None:
-    """Kineto records CUDA versions as 1000 * major + 10 * minor: 13000 -> '13.0'."""
-    value = _int(value)
-    if value is None or value <= 0:
-        return None
-    return f"{value // 1000}.{(value % 1000) // 10}"
-
-
-def hip_version_text(value) -> str | None:
-    """HIP versions are 10,000,000 * major + 100,000 * minor + patch: 70253211 -> '7.2.53211'."""
-    value = _int(value)
-    if value is None or value <= 0:
-        return None
-    return f"{value // 10_000_000}.{(value // 100_000) % 100}.{value % 100_000}"
-
-
-def _int(value) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        try:
-            return int(value, 0)
-        except ValueError:
-            return None
-    return None
 
 
 def _text(value) -> str | None:

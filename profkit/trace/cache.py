@@ -17,7 +17,7 @@ import orjson
 
 from profkit.trace.model import Table, Trace
 
-CACHE_FORMAT = 4  # bump when the trace model changes
+CACHE_FORMAT = 5  # bump when the trace model changes
 _TABLES = ("gpu", "runtime", "ops", "annotations")
 
 
@@ -52,6 +52,7 @@ def read(trace_path: Path) -> Trace | None:
         strings=header["strings"],
         t0_ns=header["t0_ns"],
         event_count=header["event_count"],
+        extent_ns=tuple(header.get("extent_ns") or (0, 0)),
         **tables,
     )
 
@@ -65,6 +66,7 @@ def write(trace_path: Path, trace: Trace) -> None:
             "strings": trace.strings,
             "t0_ns": trace.t0_ns,
             "event_count": trace.event_count,
+            "extent_ns": list(trace.extent_ns),
             "columns": {t: list(getattr(trace, t).columns) for t in _TABLES},
         }
         arrays = {"header": np.frombuffer(orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY), dtype=np.uint8)}

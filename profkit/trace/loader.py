@@ -191,9 +191,18 @@ def _build(path: Path, metadata: dict, events: list) -> Trace:
             text = canonical[key] = _raw_text(key)
         return sid(text)
 
+    other_lo, other_hi = float("inf"), float("-inf")  # complete events of categories not kept (Trace, python_function, ...)
     for index, e in enumerate(events):
         cat = e.cat
-        if e.ph != "X" or cat not in _KEPT_CATEGORIES:
+        if e.ph != "X":
+            continue
+        if cat not in _KEPT_CATEGORIES:
+            ts, dur = e.ts, e.dur
+            if ts is not None and dur is not None:
+                if ts < other_lo:
+                    other_lo = ts
+                if ts + dur > other_hi:
+                    other_hi = ts + dur
             continue
         ts, dur, name = e.ts, e.dur, e.name
         if ts is None or dur is None or name is None:
@@ -234,6 +243,7 @@ def _build(path: Path, metadata: dict, events: list) -> Trace:
     t0_ns = int(round(t0_us * 1000.0))
     dtypes = {"kind": np.int8, "copy_kind": np.int8, "flops": np.float64, "device": np.int32, "name_id": np.int32, "dims_id": np.int32, "types_id": np.int32}
     built = [_to_table(cols, dtypes, t0_ns) for cols in tables]
+    extent_ns = _extent_ns(built, other_lo, other_hi, t0_ns)
     return Trace(
         path=str(path),
         metadata=metadata,
@@ -244,7 +254,18 @@ def _build(path: Path, metadata: dict, events: list) -> Trace:
         annotations=built[3],
         t0_ns=t0_ns,
         event_count=len(events),
+        extent_ns=extent_ns,
     )
+
+
+def _extent_ns(tables: list, other_lo: float, other_hi: float, t0_ns: int) -> tuple[int, int]:
+    """First start and last end (ns from t0) of every complete event, whatever its category."""
+    lows = [int(t.ts_ns.min()) for t in tables if len(t)]
+    highs = [int(t.end_ns.max()) for t in tables if len(t)]
+    if other_hi >= other_lo:
+        lows.append(int(round(other_lo * 1000.0)) - t0_ns)
+        highs.append(int(round(other_hi * 1000.0)) - t0_ns)
+    return (min(lows), max(highs)) if lows else (0, 0)
 
 
 def _raise_malformed(path: Path, index: int, cat: str, event: _Event):

@@ -65,6 +65,7 @@ class Trace:
     annotations: Table
     t0_ns: int  # absolute Kineto timestamp (ns) that all ts_ns are relative to
     event_count: int
+    extent_ns: tuple = (0, 0)  # first start, last end of any complete event (all categories, e.g. Kineto's "Trace" span)
     _ids: dict = field(default_factory=dict, repr=False)
     memo: dict = field(default_factory=dict, repr=False)  # per-trace results that analyses reuse
 

@@ -209,10 +209,30 @@ def category_rows(cb: dict, nb: int, cc: dict, nc: int, wall: tuple, tokens: tup
 
 def op_rows(tb: dict[str, _Agg], nb: int, tc: dict[str, _Agg], nc: int, wall: tuple, tokens: tuple) -> list[DiffRow]:
     """One row per operation key on either side (op tables `tb`/`tc` over `nb`/`nc` steps), largest
-    GPU or host time first."""
+    GPU or host time first. Kernels with no launching op whose names the other side does not share
+    (graph replays on two vendors' GPUs) are pooled per category, so they still line up."""
+    tb, tc = _pool_unshared_kernels(tb, tc)
     rows = [_op_row(key, tb.get(key), tc.get(key), nb, nc, wall, tokens) for key in list(tb) + [k for k in tc if k not in tb]]
     rows.sort(key=lambda r: -max(r.baseline_ms, r.candidate_ms, r.baseline_host_ms, r.candidate_host_ms))
     return rows
+
+
+def _pool_unshared_kernels(tb: dict[str, _Agg], tc: dict[str, _Agg]) -> tuple[dict[str, _Agg], dict[str, _Agg]]:
+    """Kernel-name rows found on one side only, merged into one row per category on each side."""
+    def pooled(table: dict[str, _Agg], other: dict[str, _Agg]) -> dict[str, _Agg]:
+        out: dict[str, _Agg] = {}
+        for key, agg in table.items():
+            if agg.kind == "kernel" and key not in other:
+                category = key.split(":", 2)[1]
+                pooled_key = f"kernels:{category}"
+                if pooled_key not in out:
+                    out[pooled_key] = _Agg(f"{CATEGORY_LABELS.get(category, category)} kernels with no launching op", "kernels")
+                out[pooled_key].merge(agg)
+            else:
+                out[key] = agg
+        return out
+
+    return pooled(tb, tc), pooled(tc, tb)
 
 
 def _op_row(key: str, a: _Agg | None, b: _Agg | None, nb: int, nc: int, wall: tuple, tokens: tuple) -> DiffRow:
@@ -241,6 +261,8 @@ def _match(a: _Agg | None, b: _Agg | None) -> str:
         return "baseline only" if b is None else "candidate only"
     if a.kind == "kernel":
         return "kernel name"
+    if a.kind == "kernels":
+        return "category"
     return "exact" if set(a.signatures) == set(b.signatures) else "semantic"
 
 

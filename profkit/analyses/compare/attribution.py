@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from profkit.analyses.kernels import CATEGORIES, CATEGORY_LABELS, categorize
-from profkit.analyses.steps import GRAPH_LAUNCH_CALLS
+from profkit.analyses.vocabulary import graph_launched as _graph_launched
 from profkit.trace.model import Trace
 
 _GEMM_CORE_OPS = {
@@ -112,15 +112,8 @@ def _is_shape(v) -> bool:
 
 
 def graph_launched(trace: Trace) -> np.ndarray:
-    """For each GPU activity, whether a CUDA graph launch (replay) issued it."""
-    if "graph_launched" not in trace.memo:
-        rt_rows = trace.gpu_runtime_row
-        is_graph = trace.ids_where(lambda s: s in GRAPH_LAUNCH_CALLS)[trace.runtime.name_id] if len(trace.runtime) else np.zeros(0, bool)
-        out = np.zeros(len(rt_rows), dtype=bool)
-        ok = rt_rows >= 0
-        out[ok] = is_graph[rt_rows[ok]]
-        trace.memo["graph_launched"] = out
-    return trace.memo["graph_launched"]
+    """For each GPU activity, whether a CUDA/HIP graph launch (replay) issued it."""
+    return _graph_launched(trace)
 
 
 def root_categories(trace: Trace) -> dict[int, str]:

@@ -25,7 +25,7 @@ _COUNTERS = (
 
 def compare_phase(phase: str, base: Side, cand: Side, k_sigma: float, rel_floor: float) -> PhaseComparison:
     """`phase` of the two sides compared (the significance test: `k_sigma`, `rel_floor`)."""
-    tokens = (tokens_per_step(base.workload, phase), tokens_per_step(cand.workload, phase))
+    tokens = (_side_tokens(base, phase), _side_tokens(cand, phase))
     wall = metric_change(phase, "wall_ms", base, cand, k_sigma, rel_floor, tokens)
     busy = metric_change(phase, "gpu_busy_ms", base, cand, k_sigma, rel_floor, tokens)
     tb, cb, nb = side_tables(base, phase)
@@ -52,6 +52,12 @@ def compare_phase(phase: str, base: Side, cand: Side, k_sigma: float, rel_floor:
         candidate_sync_issuers=_sync_issuers(cand, phase),
         notes=notes,
     )
+
+
+def _side_tokens(side: Side, phase: str) -> int | None:
+    """Tokens per step of a side's phase: as a serving engine annotated its steps, else from the workload."""
+    annotated = side.analyses[0].phases[phase].stats.tokens_per_step
+    return int(round(annotated)) if annotated is not None else tokens_per_step(side.workload, phase)
 
 
 def tokens_per_step(workload: Workload, phase: str) -> int | None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from profkit.analyses.compare.model import SetupField, Side
-from profkit.store import cuda_version_text
 from profkit.analyses.summary import TraceAnalysis
+from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.analyses.workload import Workload, describe_workload
 from profkit.trace.model import Trace
 
@@ -16,6 +16,9 @@ _SETUP_SOFTWARE = (
     ("cuda_driver", "CUDA driver API"),
     ("cuda_runtime", "CUDA runtime"),
     ("cupti", "CUPTI"),
+    ("hip_driver", "HIP driver"),
+    ("hip_runtime", "HIP runtime"),
+    ("roctracer", "roctracer"),
     ("torch", "torch"),
     ("transformers", "transformers"),
     ("bitsandbytes", "bitsandbytes"),
@@ -47,13 +50,16 @@ def setup_facts(trace: Trace, analysis: TraceAnalysis, workload: Workload) -> di
 
 
 def _software_versions(analysis: TraceAnalysis, env: dict) -> dict[str, Any]:
-    """Driver, CUDA and library versions: from the trace's device properties, else the run manifest."""
+    """Driver, CUDA/HIP and library versions: from the trace's metadata, else the run manifest."""
     md = analysis.metadata
     return {
         "driver_version": env.get("driver_version"),
         "cuda_driver": cuda_version_text(md.cuda_driver_version),
         "cuda_runtime": env.get("cuda_runtime") or cuda_version_text(md.cuda_runtime_version),
         "cupti": md.cupti_version,
+        "hip_driver": hip_version_text(md.hip_driver_version),
+        "hip_runtime": hip_version_text(md.hip_runtime_version),
+        "roctracer": md.roctracer_version,
         "torch": env.get("torch"),
         "transformers": env.get("transformers"),
         "bitsandbytes": env.get("bitsandbytes"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from profkit.analyses.compare.model import Comparison, CounterChange, MetricChange, PhaseComparison
-from profkit.analyses.kernels import GEMM, INT8_GEMM
+from profkit.analyses.kernels import GEMM_CATEGORIES
 
 SYNC_CHANGE_MIN = 8
 """Sync / device-to-host copy count changes per step at least this large are named in the verdict."""
@@ -79,7 +79,7 @@ def _gpu_only_sentence(p: PhaseComparison, cand_name: str) -> str:
     bound = p.baseline_bound or "host"
     return (
         f"in {p.phase}, GPU time {_pct(g.change)} with {cand_name} ({g.baseline:.2f} -> {g.candidate:.2f} ms per step{_category_drivers(p)}), "
-        f"but wall time is unchanged within noise ({w.baseline:.1f} -> {w.candidate:.1f} ms, {_pct(w.change)}): the step is {bound}-bound "
+        f"but wall time is unchanged within noise ({w.baseline:.1f} -> {w.candidate:.1f} ms, {_pct(w.change)}): the step is {bound_words(bound)} "
         f"(GPU idle {_counter(p, 'idle_fraction').baseline:.0%}), so {direction} GPU work does not show"
     )
 
@@ -199,7 +199,7 @@ def _category_drivers(p: PhaseComparison, min_share: float = 0.0) -> str:
     moved = [r for r in p.categories if abs(r.delta_ms) > max(0.05 * abs(p.gpu_busy_ms.delta_ms), min_share * p.gpu_busy_ms.baseline, 1e-3)]
     moved.sort(key=lambda r: -abs(r.delta_ms))
     if not moved:
-        gemm = [r for r in p.categories if r.category in (GEMM, INT8_GEMM)]
+        gemm = [r for r in p.categories if r.category in GEMM_CATEGORIES]
         return f"; GEMMs {gemm[0].baseline_ms:.2f} -> {gemm[0].candidate_ms:.2f} ms" if gemm else ""
     return ": " + ", ".join(f"{r.label} {r.delta_ms:+.2f} ms" for r in moved[:3])
 
@@ -220,6 +220,14 @@ def _times(ratio: float) -> str:
     if not ratio or math.isnan(ratio):
         return "n/a"
     return f"{ratio:.2f}x slower" if ratio >= 1 else f"{1 / ratio:.2f}x faster"
+
+
+_BOUND_WORDS = {"host": "host/launch-bound", "overhead": "kernel-overhead-bound", "underutilized": "GPU-busy but underutilized", "gpu": "GPU-bound"}
+
+
+def bound_words(bound: str) -> str:
+    """A verdict's bound in words: 'memory' -> 'memory-bound', 'overhead' -> 'kernel-overhead-bound'."""
+    return _BOUND_WORDS.get(bound, f"{bound}-bound")
 
 
 def _fmt(v, name: str = "") -> str:
