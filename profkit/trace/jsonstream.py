@@ -232,7 +232,8 @@ class _Reader:
     def _value(self, limit: int, what: str) -> bytes:
         """The raw bytes of the JSON value at the read position (reading on as needed)."""
         buf = self.buf
-        buf.peek()
+        if buf.peek() is None:
+            raise self._ends_early()
         start = buf.offset()
         scan = _Scan(start + 1)
         while True:

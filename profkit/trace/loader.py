@@ -203,6 +203,9 @@ def _copy_kind(name: str) -> int:
 
 
 _INT32_MAX = (1 << 31) - 1
+_IDS = (NO_ID, _INT64_MAX)  # correlation, External id, stream: NO_ID when absent
+_SIZES = (0, _INT64_MAX)  # bytes
+_DEVICES = (0, _INT32_MAX)  # device: an int32 column
 _TABLE_COLUMNS = {
     "gpu": {"name_id": "q", "ts": "d", "dur": "d", "kind": "b", "copy_kind": "b", "stream": "q", "device": "q",
             "correlation": "q", "external_id": "q", "bytes": "q"},
@@ -315,24 +318,24 @@ class _Builder(EventSink):
                 table["copy_kind"].append(_copy_kind(name) if kind == MEMCPY else NO_ID)
                 stream = args.stream
                 if stream.__class__ is not int or not 0 <= stream <= _INT64_MAX:
-                    stream = integer(stream, NO_ID, "stream", _INT64_MAX)
+                    stream = integer(stream, NO_ID, "stream", _IDS)
                 table["stream"].append(stream if stream != NO_ID else tid_of(e))
                 device = args.device
                 if device.__class__ is not int or not 0 <= device <= _INT32_MAX:
-                    device = integer(device, 0, "device", _INT32_MAX)
+                    device = integer(device, 0, "device", _DEVICES)
                 table["device"].append(device)
-                table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _INT64_MAX))
-                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _INT64_MAX))
-                table["bytes"].append(integer(args.bytes, 0, "bytes", _INT64_MAX))
+                table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _IDS))
+                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
+                table["bytes"].append(integer(args.bytes, 0, "bytes", _SIZES))
             elif cat in RUNTIME_CATEGORIES:
                 table = rt
                 table["tid"].append(tid_of(e))
-                table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _INT64_MAX))
-                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _INT64_MAX))
+                table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _IDS))
+                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
             elif cat in OP_CATEGORIES:
                 table = ops
                 table["tid"].append(tid_of(e))
-                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _INT64_MAX))
+                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
                 table["dims_id"].append(raw_id(args.input_dims))
                 table["types_id"].append(raw_id(args.input_type))
                 flops = args.flops
@@ -371,10 +374,11 @@ class _Builder(EventSink):
         self.notes.dropped_fields[f"{cat} with a 'name' that is not text"] += 1
         return None
 
-    def _int(self, value, default: int, field: str, largest: int) -> int:
+    def _int(self, value, default: int, field: str, bounds: tuple[int, int]) -> int:
         """An integer field as written by any Kineto version: int, float, decimal or hex string;
-        `default` (counted) for anything else or a value outside [-1, largest]."""
-        if value.__class__ is int and -1 <= value <= largest:
+        `default` (counted) for anything else or a value outside `bounds` (inclusive)."""
+        low, high = bounds
+        if value.__class__ is int and low <= value <= high:
             return value
         if value is None or value == default and value.__class__ is int:
             return default
@@ -392,7 +396,7 @@ class _Builder(EventSink):
             number = int(value)
         elif value.__class__ is int:
             number = value
-        if number is None or not -1 <= number <= largest:
+        if number is None or not low <= number <= high:
             self.notes.ignored_values[field] += 1
             return default
         return number
