@@ -3,7 +3,7 @@ notes that become a Trace's reading warnings.
 
 Times are checked together over all kept events (float microseconds, as in the file):
 
-- unusable: NaN or infinite, negative `ts` or `dur`;
+- unusable: NaN or infinite, negative `ts` or `dur`, a `ts` past what int64 nanoseconds hold;
 - outside the trace: a `ts` away from the bulk of the trace — start times are split wherever two
   consecutive ones are more than MAX_GAP_US apart, and only the group holding most events is
   kept (a corrupt 0 or 1e300 among Kineto's microsecond clock readings is its own group);

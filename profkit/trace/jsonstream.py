@@ -35,6 +35,7 @@ _STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 _TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{},]', re.S)  # a lone '"' = a string cut off
 _SCALAR_END = re.compile(rb"[ \t\r\n,\]}]")
 _EVENT_END = re.compile(rb'\}[ \t\r\n]*(,)[ \t\r\n]*\{[ \t\r\n]*"')  # between two events: group 1 is the comma
+_COMMA = re.compile(rb",")
 _FAST_TRIES = 3
 _TAIL_BYTES = 64 * 1024  # where the fast path looks for its cut
 _DECODE_FAILURES = (msgspec.DecodeError, msgspec.ValidationError, RecursionError)
@@ -290,12 +291,15 @@ class _Reader:
                 raise self._ends_early()
 
     def _fast_batch(self) -> bool:
-        """Decode everything up to one of the last few '}, {"' in the buffer as one batch (a cut
-        inside a string, e.g. a kernel name holding '}, {"', does not decode: the one before is
-        tried); False if none decodes."""
+        """Decode everything up to one of the last few '}, {"' (else ',') in the buffer as one batch
+        (a cut inside a string, e.g. a kernel name holding '}, {"', does not decode: the one before
+        is tried); False if none decodes."""
         buf = self.buf
         data, pos = buf.data, buf.pos
-        cuts = [m.start(1) for m in _EVENT_END.finditer(data, max(pos, len(data) - _TAIL_BYTES))]
+        tail = max(pos, len(data) - _TAIL_BYTES)
+        cuts = [m.start(1) for m in _EVENT_END.finditer(data, tail)]
+        if not cuts:  # entries that are not Kineto events ({}, numbers...): try the last commas
+            cuts = [m.start() for m in _COMMA.finditer(data, max(tail, len(data) - 4096))]
         for cut in reversed(cuts[-_FAST_TRIES:]):
             try:
                 self.sink.batch(b"[" + data[pos:cut] + b"]")

@@ -75,7 +75,9 @@ class _Event(msgspec.Struct):
     args: Union[_Args, None] = None
 
 
-_EVENTS_DECODER = msgspec.json.Decoder(list[_Event])
+# traceEvents entries that are not objects decode as themselves (counted and skipped), so that a
+# batch holding one still decodes in one call.
+_EVENTS_DECODER = msgspec.json.Decoder(list[Union[_Event, None, bool, int, float, str, list]])
 _EVENT_DECODER = msgspec.json.Decoder(_Event)
 _ARGS_DECODER = msgspec.json.Decoder(_Args)
 _FIELDS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -296,6 +298,9 @@ class _Builder(EventSink):
         kept = _KEPT_CATEGORIES
         no_args = _Args()
         for e in events:
+            if e.__class__ is not _Event:
+                self.notes.not_objects += 1
+                continue
             if e.ph != "X":
                 continue
             cat = e.cat
