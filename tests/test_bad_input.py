@@ -256,6 +256,11 @@ def test_symlink_loop_as_input(tmp_path):
     assert_one_error_line(run_cli(tmp_path, "analyze", tmp_path / "a.json"), str(tmp_path / "a.json"), "symbolic link loop")
 
 
+def test_broken_symlink_as_input(tmp_path):
+    (tmp_path / "t.json").symlink_to("gone.json")
+    assert_one_error_line(run_cli(tmp_path, "analyze", tmp_path / "t.json"), str(tmp_path / "t.json"), "broken symbolic link", "gone.json")
+
+
 def test_fifo_and_device_as_input(tmp_path):
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)

@@ -53,7 +53,8 @@ def main() -> None:
     with PROFKIT_DEBUG=1)."""
     signal.signal(signal.SIGINT, _note_interrupt)
     for stream in (sys.stdout, sys.stderr):  # a name that cannot be encoded is shown escaped, never a crash
-        stream.reconfigure(errors="backslashreplace")
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()  # standalone mode: click reports usage errors itself and exits 2
     except ProfkitError as exc:

@@ -114,7 +114,7 @@ def find_traces(paths) -> list[Path]:
         try:
             p.stat()
         except OSError as exc:
-            raise TraceError(p, describe_os_error(exc)) from None
+            raise TraceError(p, describe_os_error(exc, p)) from None
         if p.is_dir():
             inside = _traces_in(p)
             if not inside:

@@ -75,7 +75,7 @@ def open_trace_file(path: Path) -> BinaryIO:
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
-        raise TraceError(path, describe_os_error(exc)) from None
+        raise TraceError(path, describe_os_error(exc, path)) from None
     if stat.S_ISDIR(mode):
         raise TraceError(path, "is a directory, not a trace file")
     if not stat.S_ISREG(mode):
@@ -86,9 +86,12 @@ def open_trace_file(path: Path) -> BinaryIO:
         raise TraceError(path, describe_os_error(exc)) from None
 
 
-def describe_os_error(exc: OSError) -> str:
-    """An OSError as the problem part of a one-line message, with what to do about it."""
+def describe_os_error(exc: OSError, path=None) -> str:
+    """An OSError (about `path`, when given) as the problem part of a one-line message, with what
+    to do about it."""
     if exc.errno == errno.ENOENT:
+        if path is not None and os.path.islink(path):
+            return f"broken symbolic link (it points to {os.readlink(path)!r}, which does not exist)"
         return "no such file or directory"
     if exc.errno == errno.ELOOP:
         return "symbolic link loop (the link points back to itself); fix or remove the link"
