@@ -11,8 +11,14 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "traces" / "samples"
 DATA = Path(__file__).resolve().parent / "data"
 
-# Parsed-trace cache inside the checkout (gitignored), shared by in-process and subprocess calls.
-os.environ.setdefault("PROFKIT_CACHE_DIR", str(ROOT / ".pytest_cache" / "profkit-cache"))
+
+@pytest.fixture(scope="session", autouse=True)
+def parse_cache_dir(tmp_path_factory) -> Path:
+    """One parsed-trace cache for the session, in pytest's temporary folder (tests write nowhere
+    else), shared by in-process calls and the CLI subprocesses they start."""
+    folder = tmp_path_factory.mktemp("profkit-cache")
+    os.environ["PROFKIT_CACHE_DIR"] = str(folder)
+    return folder
 
 
 def sample(name: str) -> Path:

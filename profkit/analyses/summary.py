@@ -95,7 +95,7 @@ def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
         warnings.simplefilter("ignore", steps_mod.StepWarning)
         all_steps, source = steps_mod.find_steps(trace)
     stats = steps_mod.phase_stats(all_steps)
-    notes = list(source.warnings)
+    notes = list(trace.warnings) + list(source.warnings)  # what reading the file dropped or repaired comes first
     if not trace.has_gpu_activity:
         notes.append(_no_gpu_note(trace))
     elif gpu is None:

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import secrets
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
+
+from profkit import fileio
 
 TRACE_GZIP_LEVEL = 6
 
@@ -22,13 +22,8 @@ def _atomic_target(path: Path):
     """Yield a temporary path next to `path`; on success move it into place, else delete it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = scratch_path(path.parent, path.name)
-    try:
+    with fileio.output_path(path) as tmp:  # the project's one atomic writer
         yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -48,14 +43,6 @@ def atomic_gzip(src: Path, dst: Path) -> None:
 
 
 def scratch_path(folder: Path, name: str) -> Path:
-    """A new empty file `.<name>.<random>.tmp` in `folder` (same file system as the final file, so
-    `os.replace` is atomic; permissions follow the umask, unlike mkstemp's 0600). Caller deletes it."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    while True:
-        tmp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
-        try:
-            with open(tmp, "xb"):
-                return tmp
-        except FileExistsError:
-            continue
+    """A new empty file `.<name>.<random>.tmp` in `folder` (see profkit.fileio). Caller deletes it."""
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return fileio.scratch_path(folder, name)

@@ -6,10 +6,13 @@ Heavy imports (torch, transformers, streamlit, hta) happen inside the command fu
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 
 import typer
 
+from profkit.cli.output import one_line
 from profkit.errors import ProfkitError
 
 app = typer.Typer(
@@ -45,12 +48,39 @@ _register_all()
 
 
 def main() -> None:
-    """Console entry point. Usage errors: click's message, exit 2. ProfkitError: one line, exit 2."""
+    """Console entry point. Usage errors: click's message, exit 2. ProfkitError: one line, exit 2.
+    Ctrl-C: `profkit: interrupted`, exit 130. Anything unexpected: one line, exit 1 (the traceback
+    with PROFKIT_DEBUG=1)."""
+    signal.signal(signal.SIGINT, _note_interrupt)
+    for stream in (sys.stdout, sys.stderr):  # a name that cannot be encoded is shown escaped, never a crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
     try:
         app()  # standalone mode: click reports usage errors itself and exits 2
     except ProfkitError as exc:
-        print(f"profkit: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _exit(f"profkit: error: {exc}", 2)
     except KeyboardInterrupt:
-        print("profkit: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _exit("profkit: interrupted", 130)
+    except SystemExit as exc:
+        if _interrupted and exc.code in (1, 130):  # typer/click turned Ctrl-C into a silent exit
+            _exit("profkit: interrupted", 130)
+        raise
+    except Exception as exc:  # RecursionError, MemoryError included
+        if os.environ.get("PROFKIT_DEBUG"):
+            raise
+        _exit(f"profkit: internal error: {type(exc).__name__}: {exc} (a bug in profkit; rerun with PROFKIT_DEBUG=1 for the traceback and report it)", 1)
+
+
+_interrupted = False
+
+
+def _note_interrupt(signum, frame) -> None:
+    """SIGINT: remember it (click hides it behind its own exit), then interrupt as Python does."""
+    global _interrupted
+    _interrupted = True
+    signal.default_int_handler(signum, frame)
+
+
+def _exit(message: str, code: int) -> None:
+    print(one_line(message), file=sys.stderr)
+    sys.exit(code)

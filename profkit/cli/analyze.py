@@ -7,13 +7,17 @@ from typing import Optional
 
 import typer
 
+from profkit.cli.output import warn
+from profkit.errors import ProfkitError, TraceError
+from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, format_bytes, parse_size
+
 
 def register(app: typer.Typer) -> None:
     app.command("analyze")(analyze)
 
 
 def analyze(
-    traces: list[Path] = typer.Argument(..., help="Kineto trace files (.json, .json.gz) or directories of them (e.g. traces/<run-id>)."),
+    traces: list[Path] = typer.Argument(..., readable=False, help="Kineto trace files (.json, .json.gz) or directories of them (e.g. traces/<run-id>)."),  # the loader says what is wrong
     json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report (schema profkit.analyze/1) to FILE, or '-' for stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown report instead of the terminal one."),
     gpu: Optional[str] = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
@@ -21,33 +25,75 @@ def analyze(
     ceilings: Optional[Path] = typer.Option(None, "--ceilings", help="Run-results JSON with measured 'ceilings' (copy GB/s, matmul TFLOP/s) of the same GPU; MBU/MFU are then judged against them."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Parse the trace files again instead of using the parsed-trace cache."),
     hta: bool = typer.Option(False, "--hta", help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace."),
+    max_trace_bytes: Optional[str] = typer.Option(None, "--max-trace-bytes", metavar="SIZE", help=f"Refuse a trace whose JSON unpacks to more than SIZE (bytes, or e.g. 512MiB, 16GiB; default {format_bytes(DEFAULT_MAX_TRACE_BYTES)})."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at a trace file in a directory that cannot be read, instead of skipping it with a warning."),
 ) -> None:
     """Steps and phases, kernel categories, idle gaps and their causes, bandwidth, and a verdict per phase."""
-    import sys
-
     from profkit.analyses.summary import analyze_trace
+    from profkit.analyses.workload import describe_workload
+
+    limit = _size_option("--max-trace-bytes", max_trace_bytes, DEFAULT_MAX_TRACE_BYTES)
+    analyses, workloads = [], []
+    for trace, from_directory in _load_traces(traces, limit, not no_cache, strict):
+        try:
+            analysis = analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, ceilings, trace))
+        except ProfkitError:
+            raise
+        except Exception as exc:  # one trace that breaks an analysis must not sink a whole directory
+            if strict or not from_directory:
+                raise
+            warn(f"{trace.path}: could not be analyzed ({type(exc).__name__}: {exc}); skipped")
+            continue
+        analyses.append(analysis)
+        workloads.append(describe_workload(trace, analysis))
+    if not analyses:
+        raise ProfkitError(f"{', '.join(map(str, traces))}: no trace could be read or analyzed (see the warnings above)")
+    _emit(analyses, workloads, json_out, markdown)
+    if hta:
+        _run_hta([a.metadata.path for a in analyses])
+
+
+def _size_option(option: str, text: str | None, default: int) -> int:
+    if text is None:
+        return default
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise ProfkitError(f"{option}: {exc}") from None
+
+
+def _load_traces(inputs: list[Path], max_bytes: int, use_cache: bool, strict: bool):
+    """(Trace, came from a directory) for each trace file of `inputs`, its reading warnings printed.
+    A file named on the command line that cannot be read is an error; one found in a directory is
+    skipped with a warning (an error with --strict)."""
     from profkit.store import find_traces
     from profkit.trace import load_trace
 
-    from profkit.analyses.workload import describe_workload
-
-    paths, skipped = find_traces(traces)  # the run store's walker: links out of a folder are not read
-    for line in skipped:
-        print(f"profkit: warning: {line}", file=sys.stderr)
-    analyses, workloads = [], []
-    for path in paths:
-        trace = load_trace(path, use_cache=not no_cache)
-        analyses.append(analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, ceilings, trace)))
-        workloads.append(describe_workload(trace, analyses[-1]))
-    _emit(analyses, workloads, json_out, markdown)
-    if hta:
-        _run_hta(paths)
+    loaded = []
+    for given in inputs:
+        from_directory = given.is_dir()
+        paths, skipped = find_traces([given])  # the run store's walker: links out of a folder are not read
+        if skipped and strict:
+            raise ProfkitError(f"{skipped[0]} (--strict)")
+        for line in skipped:
+            warn(f"{line} (skipped; --strict makes this an error)")
+        for path in paths:
+            try:
+                trace = load_trace(path, use_cache=use_cache, max_bytes=max_bytes)
+            except TraceError as exc:
+                if strict or not from_directory:
+                    raise
+                warn(f"{exc} (skipped; --strict makes this an error)")
+                continue
+            for note in trace.warnings:
+                warn(f"{trace.path}: {note}")
+            loaded.append((trace, from_directory))
+    return loaded
 
 
 def _gpu_override(key, bandwidth_gbps, ceilings_path, trace):
     """The GPU to judge against: --gpu, else matched from the trace; with measured ceilings. A GPU the
     catalog does not know is judged against --bandwidth-gbps alone (no tensor peaks: MFU unknown)."""
-    from profkit.errors import ProfkitError
     from profkit.hardware.catalog import GpuSpec, get_gpu, match_gpu, with_measured
 
     if key is None and bandwidth_gbps is None and ceilings_path is None:
@@ -76,7 +122,6 @@ def _gpu_override(key, bandwidth_gbps, ceilings_path, trace):
 
 
 def _measured_ceilings(path, trace_gpu):
-    from profkit.errors import ProfkitError
     from profkit.hardware.ceilings import read_ceilings
 
     measured = read_ceilings(path)
@@ -92,20 +137,33 @@ def _emit(analyses, workloads, json_out, markdown) -> None:
 
     for a in analyses:
         if not a.has_gpu_activity:
-            print(f"profkit: warning: {a.metadata.path}: no GPU activity in the trace; GPU sections are empty", file=sys.stderr)
+            warn(f"{a.metadata.path}: no GPU activity in the trace; GPU sections are empty")
     if json_out:
-        import orjson
-
         from profkit.cli.output import write_json
-        from profkit.report.analysis_json import document
 
-        write_json(orjson.dumps(document(analyses), option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n", json_out)
+        write_json(_json_report(analyses), json_out)
         if json_out == "-":
             return
     if markdown:
         sys.stdout.write(analyze_render.markdown(analyses, workloads))
     else:
         analyze_render.terminal(analyses, workloads)
+
+
+def _json_report(analyses) -> str:
+    """The analyze JSON document as text. orjson, unless a string cannot be UTF-8 (a file name with
+    undecodable bytes): then the standard json module, which writes it as \\u escapes."""
+    import json
+
+    import orjson
+
+    from profkit.report.analysis_json import document
+
+    doc = document(analyses)
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY).decode() + "\n"
+    except orjson.JSONEncodeError:
+        return json.dumps(doc, indent=2, default=lambda v: v.tolist() if hasattr(v, "tolist") else str(v)) + "\n"
 
 
 def _run_hta(paths) -> None:

@@ -1,11 +1,11 @@
-"""What every reporting command does with `--json FILE|-`."""
+"""What every reporting command does with `--json FILE|-`, and its one-line messages on stderr."""
 
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
+from profkit import fileio
 from profkit.errors import ProfkitError
 
 
@@ -15,13 +15,23 @@ def json_text(document) -> str:
 
 
 def write_json(text: str, target: str) -> None:
-    """`-` writes to stdout; a path is written atomically (a temporary file, then rename)."""
+    """`-` writes to stdout; a path is written by `profkit.fileio.write_bytes` (atomic for regular
+    files, through a symlink to its target, straight into /dev/null, FIFOs and devices)."""
+    data = text.encode("utf-8", "backslashreplace")  # a lone surrogate (undecodable file name) stays a JSON escape
     if target == "-":
-        sys.stdout.write(text)
+        sys.stdout.write(data.decode("utf-8"))
         return
-    from profkit.trace.loader import replace_atomically
-
     try:
-        replace_atomically(Path(target), text.encode())
+        fileio.write_bytes(target, data)
     except OSError as exc:
-        raise ProfkitError(f"cannot write --json {target}: {exc.strerror}; give a writable path or '-'") from None
+        raise ProfkitError(f"cannot write --json {target}: {exc.strerror or exc}; give a writable path or '-'") from None
+
+
+def one_line(text: str) -> str:
+    """`text` as a single line: line breaks (a file name may hold them) are written as \\n."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def warn(message: str) -> None:
+    """`profkit: warning: <message>` on stderr, on one line."""
+    print(one_line(f"profkit: warning: {message}"), file=sys.stderr)

@@ -9,8 +9,8 @@ says what to do; the page shows it with `st.error`, never a traceback.
 from __future__ import annotations
 
 import hashlib
+import io
 import tempfile
-import zlib
 from pathlib import Path
 
 from profkit.errors import ProfkitError, TraceError
@@ -47,23 +47,12 @@ def check_upload(name: str, data: bytes) -> None:
 
 
 def _check_gzip(name: str, data: bytes) -> None:
-    inflater = zlib.decompressobj(wbits=31)
-    total = 0
-    chunk = 16 * 1024**2
-    try:
-        pending = data
-        while pending:
-            out = inflater.decompress(pending, chunk)
-            total += len(out)
-            if total > MAX_UNPACKED_BYTES:
-                raise ProfkitError(
-                    f"{name}: unpacks to over {MAX_UNPACKED_BYTES / 1024**3:.0f} GiB; analyze it with `profkit analyze` instead"
-                )
-            pending = inflater.unconsumed_tail
-        if not inflater.eof:
-            raise ProfkitError(f"{name}: truncated gzip (the download or copy was cut short); re-copy or re-export the trace")
-    except zlib.error as exc:
-        raise ProfkitError(f"{name}: corrupt gzip ({exc}); re-copy or re-export the trace") from None
+    from profkit.trace.source import TraceTooLarge, unpacked_size
+
+    try:  # the trace reader's own bounded inflate: every gzip member counted, truncation and corruption named
+        unpacked_size(io.BytesIO(data), name, MAX_UNPACKED_BYTES)
+    except TraceTooLarge:
+        raise ProfkitError(f"{name}: unpacks to over {MAX_UNPACKED_BYTES / 1024**3:.0f} GiB; analyze it with `profkit analyze` instead") from None
 
 
 def analyze_upload(name: str, data: bytes):

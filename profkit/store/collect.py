@@ -22,6 +22,7 @@ from profkit.store.layout import MANIFEST_FILE, is_json_name, is_kineto_name
 from profkit.store.records import RUN, UNREADABLE, ConfigInfo, RunInfo
 from profkit.store.results import is_results_document, load_json_object, read_results
 from profkit.store.walk import display, regular_file, walk
+from profkit.trace.source import describe_os_error
 
 _GIVE = "give a run folder, a folder of runs and traces, a trace or a run-results JSON"
 
@@ -160,6 +161,10 @@ def find_traces(paths) -> tuple[list[Path], list[str]]:
     skipped: list[str] = []
     for raw in paths:
         p = Path(raw)
+        try:
+            p.stat()
+        except OSError as exc:  # missing, a broken link (says where it points), a loop, no permission
+            raise TraceError(display(p), describe_os_error(exc, p)) from None
         if p.is_dir():
             w = walk(p)
             inside = [f.path for f in w.files if is_json_name(f.name) and f.name != MANIFEST_FILE and not _side_file(f.path)]
@@ -167,10 +172,8 @@ def find_traces(paths) -> tuple[list[Path], list[str]]:
             if not inside:
                 raise TraceError(display(p), "directory holds no .json or .json.gz trace files")
             found.extend(inside)
-        elif p.exists():
-            found.append(p)
         else:
-            raise TraceError(display(p), "no such file or directory")
+            found.append(p)
     return found, skipped
 
 

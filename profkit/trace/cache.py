@@ -1,24 +1,33 @@
 """On-disk cache of parsed traces: numpy columns in one uncompressed .npz per trace.
 
-Keyed by the trace's absolute path, size and modification time, plus `CACHE_FORMAT`; a changed
-file misses the cache. Location: `$PROFKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/profkit`, else
-`~/.cache/profkit`. A cache that cannot be read or written is ignored (never an error).
+An entry is found by a key made of the trace's absolute path, size and modification time, plus
+`CACHE_FORMAT`; and it is used only if it proves it belongs to the file: its header records the
+same path, size and modification time and a content fingerprint (a hash of the file's size and
+its first and last 64 KiB) that is checked against the file on every read. Anything else under
+the key — another trace's entry, a foreign .npz, a damaged file — is a miss, never a report.
+
+Location: `$PROFKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/profkit`, else `~/.cache/profkit`. A cache
+that cannot be read or written is ignored (never an error); a failed write leaves no temporary file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
+import re
+import stat
 from pathlib import Path
 
 import numpy as np
 import orjson
 
+from profkit import fileio
 from profkit.trace.model import Table, Trace
 
-CACHE_FORMAT = 5  # bump when the trace model changes
+CACHE_FORMAT = 6  # bump when the trace model or the entry layout changes
+FINGERPRINT_BYTES = 64 * 1024
 _TABLES = ("gpu", "runtime", "ops", "annotations")
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 
 
 def cache_dir() -> Path:
@@ -29,54 +38,92 @@ def cache_dir() -> Path:
     return Path(base) / "profkit"
 
 
-def cache_path(trace_path: Path) -> Path:
-    st = trace_path.stat()
-    key = f"{CACHE_FORMAT}|{trace_path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+def _source(trace_path: Path) -> dict:
+    """What an entry must match: the file's path, size, mtime and content fingerprint."""
+    st = os.stat(trace_path)
+    if not stat.S_ISREG(st.st_mode):  # a FIFO or device: never opened here (reading could block)
+        raise OSError(f"{trace_path} is not a regular file")
+    return {
+        "path": os.fsencode(os.path.realpath(trace_path)).decode("utf-8", "backslashreplace"),
+        "size": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "fingerprint": fingerprint(trace_path, st.st_size),
+    }
+
+
+def fingerprint(path: Path, size: int) -> str:
+    """sha1 of the size and the first and last FINGERPRINT_BYTES of the file (cheap at any size)."""
+    h = hashlib.sha1(str(size).encode())
+    with open(path, "rb") as fh:
+        h.update(fh.read(FINGERPRINT_BYTES))
+        if size > FINGERPRINT_BYTES:
+            fh.seek(max(size - FINGERPRINT_BYTES, FINGERPRINT_BYTES))
+            h.update(fh.read(FINGERPRINT_BYTES))
+    return h.hexdigest()
+
+
+def cache_path(trace_path: Path, source: dict | None = None) -> Path:
+    source = source or _source(trace_path)
+    key = f"{CACHE_FORMAT}|{source['path']}|{source['size']}|{source['mtime_ns']}"
     digest = hashlib.sha1(key.encode()).hexdigest()[:20]
-    return cache_dir() / f"{trace_path.name}.{digest}.npz"
+    readable = _UNSAFE_NAME.sub("_", Path(trace_path).name)[:80]
+    return cache_dir() / f"{readable}.{digest}.npz"
 
 
 def read(trace_path: Path) -> Trace | None:
+    """The cached Trace of `trace_path`, or None (a miss) unless a valid entry of this very file exists."""
     try:
-        target = cache_path(trace_path)
-        if not target.exists():
+        source = _source(trace_path)
+        target = cache_path(trace_path, source)
+        if not target.is_file():
             return None
         with np.load(target, allow_pickle=False) as z:
             header = orjson.loads(z["header"].tobytes())
+            if header.get("format") != CACHE_FORMAT or header.get("source") != source:
+                return None
             tables = {t: Table({c: z[f"{t}.{c}"] for c in header["columns"][t]}) for t in _TABLES}
+        if any(len({len(v) for v in tables[t].columns.values()}) > 1 for t in _TABLES):
+            return None
+        return Trace(
+            path=str(trace_path),
+            metadata=header["metadata"],
+            strings=header["strings"],
+            t0_ns=header["t0_ns"],
+            event_count=header["event_count"],
+            json_bytes=header["json_bytes"],
+            warnings=header["warnings"],
+            extent_ns=tuple(header.get("extent_ns") or (0, 0)),
+            **tables,
+        )
     except Exception:  # a corrupt or foreign cache entry is simply a miss
         return None
-    return Trace(
-        path=str(trace_path),
-        metadata=header["metadata"],
-        strings=header["strings"],
-        t0_ns=header["t0_ns"],
-        event_count=header["event_count"],
-        extent_ns=tuple(header.get("extent_ns") or (0, 0)),
-        **tables,
-    )
 
 
 def write(trace_path: Path, trace: Trace) -> None:
+    """Store `trace` as the entry of `trace_path`; silently nothing if the cache cannot be written."""
     try:
-        target = cache_path(trace_path)
+        source = _source(trace_path)
+        target = cache_path(trace_path, source)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            return  # not ours to follow
         header = {
+            "format": CACHE_FORMAT,
+            "source": source,
             "metadata": trace.metadata,
             "strings": trace.strings,
             "t0_ns": trace.t0_ns,
             "event_count": trace.event_count,
             "extent_ns": list(trace.extent_ns),
+            "json_bytes": trace.json_bytes,
+            "warnings": trace.warnings,
             "columns": {t: list(getattr(trace, t).columns) for t in _TABLES},
         }
         arrays = {"header": np.frombuffer(orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY), dtype=np.uint8)}
         for t in _TABLES:
             for c, v in getattr(trace, t).columns.items():
                 arrays[f"{t}.{c}"] = v
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(buf.getvalue())
-        os.replace(tmp, target)
-    except OSError:
-        pass  # read-only home or full disk: analysis still works, just uncached
+        with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+    except (OSError, TypeError, ValueError):
+        pass  # read-only home, full disk, or metadata orjson cannot write: analysis still works, uncached

@@ -1,16 +1,19 @@
 """Read a Kineto trace file (.json or .json.gz) into a `Trace`, once, with clear errors.
 
-Parsing uses orjson and a single pass over the events; the resulting columns are cached on disk
-(see `profkit.trace.cache`) so a second analysis of the same file skips the JSON entirely.
+Reading streams: the file is decompressed in chunks under a cap (`profkit.trace.source`), split into
+batches of events as it arrives (`profkit.trace.jsonstream`), and each batch is decoded by msgspec
+into only the fields profkit keeps, then appended to typed columns. Memory follows the events kept,
+not the size of the JSON. The columns are cached on disk (`profkit.trace.cache`), so a second
+analysis of the same file skips the JSON entirely.
+
+Input that is not a trace is a TraceError; a trace with some bad events is read without them, and
+`Trace.warnings` says what was dropped, ignored or repaired (see `profkit.trace.checks`).
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import zlib
+from array import array
 from pathlib import Path
-
 from typing import Any, Union
 
 import msgspec
@@ -19,6 +22,8 @@ import orjson
 
 from profkit.errors import TraceError
 from profkit.trace import cache
+from profkit.trace.checks import Notes, first_occurrences, usable_times
+from profkit.trace.jsonstream import EventSink, read_trace_json
 from profkit.trace.model import (
     COPY_DTOD,
     COPY_DTOH,
@@ -31,6 +36,8 @@ from profkit.trace.model import (
     Table,
     Trace,
 )
+from profkit.trace.repair import clean_text, clean_value, decode_repairing
+from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, describe_os_error, trace_chunks
 
 GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET}
 RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver"}
@@ -44,7 +51,7 @@ class _Args(msgspec.Struct, rename={"external_id": "External id", "input_dims": 
     """The `args` fields profkit reads; every other field is skipped by the decoder."""
 
     # Numbers are decoded as whatever JSON type the writer used (ROCm writes some as strings, e.g.
-    # "bytes": "1", "stream": "0x0") and coerced by `_as_int`/`_as_float`.
+    # "bytes": "1", "stream": "0x0") and coerced in `_Builder`.
     external_id: Any = NO_ID
     correlation: Any = NO_ID
     stream: Any = None
@@ -56,79 +63,85 @@ class _Args(msgspec.Struct, rename={"external_id": "External id", "input_dims": 
 
 
 class _Event(msgspec.Struct):
-    ph: str = ""
-    cat: Union[str, None] = None
-    name: Union[str, None] = None
-    ts: Union[float, None] = None
-    dur: Union[float, None] = None
-    tid: Union[int, str, None] = 0
+    # Any JSON type is accepted and checked in `_Builder.add`: a wrong type drops or defaults one
+    # value, never the trace.
+    ph: Any = ""
+    cat: Any = None
+    name: Any = None
+    ts: Any = None
+    dur: Any = None
+    tid: Any = 0
     args: Union[_Args, None] = None
 
 
-_EVENTS_DECODER = msgspec.json.Decoder(list[_Event])
+# traceEvents entries that are not objects decode as themselves (counted and skipped), so that a
+# batch holding one still decodes in one call.
+_EVENTS_DECODER = msgspec.json.Decoder(list[Union[_Event, None, bool, int, float, str, list]])
+_EVENT_DECODER = msgspec.json.Decoder(_Event)
+_ARGS_DECODER = msgspec.json.Decoder(_Args)
+_FIELDS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_ANY_DECODER = msgspec.json.Decoder()
+_EVENT_FIELDS = ("ph", "cat", "name", "ts", "dur", "tid")
+_ARGS_FIELDS = {f.name: f.encode_name for f in msgspec.structs.fields(_Args)}  # attribute -> key in the file
 
 
-def load_trace(path, use_cache: bool = True) -> Trace:
-    """Parse `path` into a Trace (from the on-disk cache when the file is unchanged)."""
+def load_trace(path, use_cache: bool = True, max_bytes: int = DEFAULT_MAX_TRACE_BYTES) -> Trace:
+    """Parse `path` into a Trace (from the on-disk cache when the file is unchanged). A file that
+    unpacks to more than `max_bytes` is refused (TraceTooLarge), cached or not."""
     path = Path(path)
-    _check_file(path)
     if use_cache:
         cached = cache.read(path)
         if cached is not None:
+            if cached.json_bytes > max_bytes:
+                raise TraceTooLarge(path, max_bytes)
             return cached
-    trace = parse_trace(path)
+    trace = parse_trace(path, max_bytes)
     if use_cache:
         cache.write(path, trace)
     return trace
 
 
-def parse_trace(path: Path) -> Trace:
-    metadata, events = _read_document(path)
+def parse_trace(path: Path, max_bytes: int = DEFAULT_MAX_TRACE_BYTES) -> Trace:
+    """Read the trace file at `path` (no cache); see the module docstring."""
+    path = Path(path)
+    counted = _Counted(trace_chunks(path, max_bytes))
+    builder = _Builder(path)
+    try:
+        raw_metadata = read_trace_json(counted, path, builder)
+    except RecursionError:
+        raise TraceError(path, "JSON nested too deeply to read (over 1000 levels); not a Kineto trace") from None
+    metadata = {key: _metadata_value(path, key, raw, builder.notes) for key, raw in raw_metadata.items()}
     _decode_embedded_json(metadata)
-    return _build(path, metadata, events)
+    return builder.trace(metadata, counted.total)
 
 
-# ---------------------------------------------------------------------------------------------
-def _check_file(path: Path) -> None:
-    if not path.exists():
-        raise TraceError(path, "no such file")
-    if not path.is_file():
-        raise TraceError(path, "not a regular file")
-    if path.stat().st_size == 0:
-        raise TraceError(path, "file is empty")
+class _Counted:
+    """Chunks passed through, with their total size."""
+
+    def __init__(self, chunks):
+        self.chunks = chunks
+        self.total = 0
+
+    def __iter__(self):
+        for chunk in self.chunks:
+            self.total += len(chunk)
+            yield chunk
 
 
-def _read_bytes(path: Path) -> bytes:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise TraceError(path, f"truncated or corrupt gzip ({exc}); re-copy or re-export the trace") from None
-    return raw
-
-
-def _read_document(path: Path) -> tuple[dict, list[_Event]]:
-    """Top-level metadata (plain objects) and the events, decoded into typed structs.
-
-    msgspec decodes only the fields profkit keeps (the rest of each event is skipped without
-    building Python objects): about 2.5x faster and a third of the memory of a generic JSON parse.
-    """
-    raw = _read_bytes(path)
+def _metadata_value(path: Path, key: str, raw: bytes, notes: Notes):
+    """A top-level value decoded to plain Python objects (strings safe to print and to write out)."""
     try:
-        top = msgspec.json.decode(raw, type=dict[str, msgspec.Raw])
-    except msgspec.ValidationError:
-        raise TraceError(path, "top-level JSON is not an object; expected a Kineto trace with 'traceEvents'") from None
+        return clean_value(decode_repairing(_ANY_DECODER, raw, notes), notes)
+    except RecursionError:
+        raise TraceError(path, f"top-level value {key!r} is nested too deeply to read (over 1000 levels)") from None
+    except msgspec.ValidationError:  # a number beyond what msgspec can hold
+        notes.ignored_values[f"top-level {key!r}"] += 1
+        return None
     except msgspec.DecodeError as exc:
-        raise TraceError(path, f"invalid JSON ({exc}); the file may be truncated") from None
-    if "traceEvents" not in top:
-        raise TraceError(path, "JSON has no 'traceEvents' list; is this a torch.profiler (Kineto) trace?")
-    try:
-        events = _EVENTS_DECODER.decode(top.pop("traceEvents"))
-    except msgspec.ValidationError as exc:
-        raise TraceError(path, f"malformed trace event: {exc}") from None
-    metadata = {k: msgspec.json.decode(v) for k, v in top.items()}
-    return metadata, events
+        raise TraceError(path, f"invalid JSON in the top-level value {key!r} ({exc})") from None
+
+
+_INT64_MAX = (1 << 63) - 1
 
 
 def _decode_embedded_json(metadata: dict) -> None:
@@ -136,26 +149,9 @@ def _decode_embedded_json(metadata: dict) -> None:
     for key, value in list(metadata.items()):
         if isinstance(value, str) and value[:1] in "{[":
             try:
-                metadata[key] = orjson.loads(value)
+                metadata[key] = clean_value(orjson.loads(value), Notes())
             except orjson.JSONDecodeError:
                 pass
-
-
-class _Interner:
-    def __init__(self):
-        self.ids: dict[str, int] = {}
-        self.strings: list[str] = []
-
-    def __call__(self, text) -> int:
-        if text is None:
-            return NO_ID
-        if not isinstance(text, str):
-            text = orjson.dumps(text).decode()
-        i = self.ids.get(text)
-        if i is None:
-            i = self.ids[text] = len(self.strings)
-            self.strings.append(text)
-        return i
 
 
 def _copy_kind(name: str) -> int:
@@ -168,109 +164,307 @@ def _copy_kind(name: str) -> int:
     return COPY_OTHER
 
 
-def _build(path: Path, metadata: dict, events: list) -> Trace:
-    """One pass over the events, appending the fields each table keeps (hot loop: locals only)."""
-    intern = _Interner()
-    ids, strings = intern.ids, intern.strings
+_INT32_MAX = (1 << 31) - 1
+_IDS = (NO_ID, _INT64_MAX)  # correlation, External id, stream: NO_ID when absent
+_SIZES = (0, _INT64_MAX)  # bytes
+_DEVICES = (0, _INT32_MAX)  # device: an int32 column
+_TABLE_COLUMNS = {
+    "gpu": {"name_id": "q", "ts": "d", "dur": "d", "kind": "b", "copy_kind": "b", "stream": "q", "device": "q",
+            "correlation": "q", "external_id": "q", "bytes": "q"},
+    "runtime": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q", "correlation": "q", "external_id": "q"},
+    "ops": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q", "external_id": "q", "dims_id": "q", "types_id": "q", "flops": "d"},
+    "annotations": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q"},
+}
+_TABLE_LABELS = {"gpu": "GPU activities", "runtime": "runtime calls", "ops": "CPU ops", "annotations": "annotations"}
+_NARROW = {"kind": np.int8, "copy_kind": np.int8, "device": np.int32, "name_id": np.int32, "dims_id": np.int32, "types_id": np.int32}
 
-    def sid(text) -> int:
-        i = ids.get(text)
-        return i if i is not None else intern(text)
 
-    gpu = {k: [] for k in ("name_id", "ts", "dur", "kind", "copy_kind", "stream", "device", "correlation", "external_id", "bytes")}
-    rt = {k: [] for k in ("name_id", "ts", "dur", "tid", "correlation", "external_id")}
-    ops = {k: [] for k in ("name_id", "ts", "dur", "tid", "external_id", "dims_id", "types_id", "flops")}
-    ann = {k: [] for k in ("name_id", "ts", "dur", "tid")}
-    no_args = _Args()
-    canonical: dict[bytes, str | None] = {}
+class _Builder(EventSink):
+    """Typed columns grown event by event (array.array: 8 bytes a value, no Python object each)."""
 
-    def raw_id(raw: msgspec.Raw) -> int:
-        key = bytes(raw)
-        text = canonical.get(key)
-        if text is None and key not in canonical:
-            text = canonical[key] = _raw_text(key)
-        return sid(text)
+    def __init__(self, path: Path):
+        self.path = path
+        self.count = 0
+        self.notes = Notes()
+        self.columns = {t: {c: array(code) for c, code in cols.items()} for t, cols in _TABLE_COLUMNS.items()}
+        self.ids: dict[str, int] = {}
+        self.strings: list[str] = []
+        self.canonical: dict[bytes, int] = {}
+        self.other_lo, self.other_hi = float("inf"), float("-inf")  # complete events of categories not kept
 
-    other_lo, other_hi = float("inf"), float("-inf")  # complete events of categories not kept (Trace, python_function, ...)
-    for index, e in enumerate(events):
-        cat = e.cat
-        if e.ph != "X":
-            continue
-        if cat not in _KEPT_CATEGORIES:
-            ts, dur = e.ts, e.dur
-            if ts is not None and dur is not None:
-                if ts < other_lo:
-                    other_lo = ts
-                if ts + dur > other_hi:
-                    other_hi = ts + dur
-            continue
-        ts, dur, name = e.ts, e.dur, e.name
-        if ts is None or dur is None or name is None:
-            _raise_malformed(path, index, cat, e)
-        args = e.args or no_args
-        if cat in GPU_CATEGORIES:
-            kind = GPU_CATEGORIES[cat]
-            table = gpu
-            table["kind"].append(kind)
-            table["copy_kind"].append(_copy_kind(name) if kind == MEMCPY else NO_ID)
-            stream = _as_int(args.stream, NO_ID)
-            table["stream"].append(stream if stream != NO_ID else _tid(e))
-            table["device"].append(_as_int(args.device, 0))
-            table["correlation"].append(_as_int(args.correlation, NO_ID))
-            table["external_id"].append(_as_int(args.external_id, NO_ID))
-            table["bytes"].append(_as_int(args.bytes, 0))
-        elif cat in RUNTIME_CATEGORIES:
-            table = rt
-            table["tid"].append(_tid(e))
-            table["correlation"].append(_as_int(args.correlation, NO_ID))
-            table["external_id"].append(_as_int(args.external_id, NO_ID))
-        elif cat in OP_CATEGORIES:
-            table = ops
-            table["tid"].append(_tid(e))
-            table["external_id"].append(_as_int(args.external_id, NO_ID))
-            table["dims_id"].append(raw_id(args.input_dims))
-            table["types_id"].append(raw_id(args.input_type))
-            table["flops"].append(_as_float(args.flops))
+    # ---- EventSink ---------------------------------------------------------------------------
+    def batch(self, data: bytes) -> None:
+        self.add(_EVENTS_DECODER.decode(data))
+
+    def one(self, data: bytes) -> None:
+        event = self._decode_one(data)
+        if event is None:
+            self.count += 1
         else:
-            table = ann
-            table["tid"].append(_tid(e))
-        table["name_id"].append(sid(name))
-        table["ts"].append(ts)
-        table["dur"].append(dur)
-    tables = [gpu, rt, ops, ann]
-    starts = [min(t["ts"]) for t in tables if t["ts"]]
-    t0_us = min(starts) if starts else 0.0
-    t0_ns = int(round(t0_us * 1000.0))
-    dtypes = {"kind": np.int8, "copy_kind": np.int8, "flops": np.float64, "device": np.int32, "name_id": np.int32, "dims_id": np.int32, "types_id": np.int32}
-    built = [_to_table(cols, dtypes, t0_ns) for cols in tables]
-    extent_ns = _extent_ns(built, other_lo, other_hi, t0_ns)
-    return Trace(
-        path=str(path),
-        metadata=metadata,
-        strings=strings,
-        gpu=built[0],
-        runtime=built[1],
-        ops=built[2],
-        annotations=built[3],
-        t0_ns=t0_ns,
-        event_count=len(events),
-        extent_ns=extent_ns,
-    )
+            self.add([event])
 
+    def _decode_one(self, data: bytes) -> _Event | None:
+        """One traceEvents entry, repaired or salvaged field by field; None when nothing is usable."""
+        notes = self.notes
+        try:
+            return decode_repairing(_EVENT_DECODER, data, notes)
+        except RecursionError:
+            notes.too_deep += 1
+            return None
+        except msgspec.ValidationError:  # (a DecodeError too: caught first)
+            pass
+        except msgspec.DecodeError as exc:
+            raise TraceError(self.path, f"invalid JSON in traceEvents entry #{self.count} ({exc}); the file may be damaged") from None
+        try:
+            fields = decode_repairing(_FIELDS_DECODER, data, notes)
+        except msgspec.ValidationError:
+            notes.not_objects += 1
+            return None
+        event = _Event(**{f: self._salvage(fields[f], f) for f in _EVENT_FIELDS if f in fields})
+        if "args" in fields:
+            event.args = self._salvage_args(fields["args"])
+        return event
 
-def _extent_ns(tables: list, other_lo: float, other_hi: float, t0_ns: int) -> tuple[int, int]:
-    """First start and last end (ns from t0) of every complete event, whatever its category."""
-    lows = [int(t.ts_ns.min()) for t in tables if len(t)]
-    highs = [int(t.end_ns.max()) for t in tables if len(t)]
-    if other_hi >= other_lo:
-        lows.append(int(round(other_lo * 1000.0)) - t0_ns)
-        highs.append(int(round(other_hi * 1000.0)) - t0_ns)
-    return (min(lows), max(highs)) if lows else (0, 0)
+    def _salvage(self, raw: msgspec.Raw, field: str):
+        try:
+            return _ANY_DECODER.decode(raw)
+        except msgspec.ValidationError:  # a number beyond float range: a time is then infinite (dropped, counted)
+            if field in ("ts", "dur"):
+                return float("inf")
+            self.notes.ignored_values[field] += 1
+            return None
 
+    def _salvage_args(self, raw: msgspec.Raw) -> _Args | None:
+        try:
+            return _ARGS_DECODER.decode(raw)
+        except msgspec.ValidationError:
+            pass
+        try:
+            fields = _FIELDS_DECODER.decode(raw)
+        except msgspec.ValidationError:
+            self.notes.ignored_values["args"] += 1
+            return None
+        args = _Args()
+        for attr, key in _ARGS_FIELDS.items():
+            if key in fields:
+                value = fields[key] if attr in ("input_dims", "input_type") else self._salvage(fields[key], attr)
+                setattr(args, attr, value)
+        return args
 
-def _raise_malformed(path: Path, index: int, cat: str, event: _Event):
-    missing = next(key for key in ("ts", "dur", "name") if getattr(event, key) is None)
-    raise TraceError(path, f"event #{index} ({cat}) has no '{missing}' field; the trace is malformed")
+    # ---- the hot loop ------------------------------------------------------------------------
+    def add(self, events: list) -> None:
+        """Append the kept fields of each event to its table (hot loop: locals only, checks inline)."""
+        gpu, rt, ops, ann = (self.columns[t] for t in ("gpu", "runtime", "ops", "annotations"))
+        ids, sid, raw_id, number, integer, tid_of = self.ids, self._sid, self._raw_id, self._number, self._int, self._tid
+        kept = _KEPT_CATEGORIES
+        no_args = _Args()
+        for e in events:
+            if e.__class__ is not _Event:
+                self.notes.not_objects += 1
+                continue
+            if e.ph != "X":
+                continue
+            cat = e.cat
+            if cat.__class__ is not str or cat not in kept:
+                self._widen_extent(e)
+                continue
+            ts, dur, name = e.ts, e.dur, e.name
+            if ts.__class__ is not float:
+                ts = number(ts, "ts", cat)
+            if dur.__class__ is not float:
+                dur = number(dur, "dur", cat)
+            if name.__class__ is not str:
+                name = self._name(name, cat)
+            if ts is None or dur is None or name is None:
+                continue
+            args = e.args or no_args
+            if cat in GPU_CATEGORIES:
+                kind = GPU_CATEGORIES[cat]
+                table = gpu
+                table["kind"].append(kind)
+                table["copy_kind"].append(_copy_kind(name) if kind == MEMCPY else NO_ID)
+                stream = args.stream
+                if stream.__class__ is not int or not 0 <= stream <= _INT64_MAX:
+                    stream = integer(stream, NO_ID, "stream", _IDS)
+                table["stream"].append(stream if stream != NO_ID else tid_of(e))
+                device = args.device
+                if device.__class__ is not int or not 0 <= device <= _INT32_MAX:
+                    device = integer(device, 0, "device", _DEVICES)
+                table["device"].append(device)
+                table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _IDS))
+                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
+                table["bytes"].append(integer(args.bytes, 0, "bytes", _SIZES))
+            elif cat in RUNTIME_CATEGORIES:
+                table = rt
+                table["tid"].append(tid_of(e))
+                table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _IDS))
+                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
+            elif cat in OP_CATEGORIES:
+                table = ops
+                table["tid"].append(tid_of(e))
+                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
+                table["dims_id"].append(raw_id(args.input_dims))
+                table["types_id"].append(raw_id(args.input_type))
+                flops = args.flops
+                table["flops"].append(flops if flops.__class__ is float and 0.0 <= flops < 1e300 else self._flops(flops))
+            else:
+                table = ann
+                table["tid"].append(tid_of(e))
+            i = ids.get(name)
+            table["name_id"].append(i if i is not None else sid(name))
+            table["ts"].append(ts)
+            table["dur"].append(dur)
+        self.count += len(events)
+
+    def _widen_extent(self, e: _Event) -> None:
+        """Kineto's "Trace" span, python_function, MTIA events...: not kept, but the trace's window
+        includes them (a trace without steps is measured over its whole extent)."""
+        ts, dur = e.ts, e.dur
+        if ts.__class__ is float and dur.__class__ is float and 0.0 <= dur < 1e15 and 0.0 <= ts < 1e18:
+            if ts < self.other_lo:
+                self.other_lo = ts
+            if ts + dur > self.other_hi:
+                self.other_hi = ts + dur
+
+    # ---- values of the wrong type (slow paths, called only off the common case) -------------
+    def _number(self, value, field: str, cat: str) -> float | None:
+        """A time as float microseconds; None (and counted) when absent or not a number."""
+        if value.__class__ is int:
+            return float(value) if abs(value) < 1e300 else float("inf")
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        elif value is None:
+            self.notes.dropped_fields[f"{cat} without '{field}'"] += 1
+            return None
+        self.notes.dropped_fields[f"{cat} with a non-numeric '{field}'"] += 1
+        return None
+
+    def _name(self, value, cat: str) -> str | None:
+        if value is None:
+            self.notes.dropped_fields[f"{cat} without 'name'"] += 1
+            return None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        self.notes.dropped_fields[f"{cat} with a 'name' that is not text"] += 1
+        return None
+
+    def _int(self, value, default: int, field: str, bounds: tuple[int, int]) -> int:
+        """An integer field as written by any Kineto version: int, float, decimal or hex string;
+        `default` (counted) for anything else or a value outside `bounds` (inclusive)."""
+        low, high = bounds
+        if value.__class__ is int and low <= value <= high:
+            return value
+        if value is None or value == default and value.__class__ is int:
+            return default
+        number = None
+        if isinstance(value, str):
+            try:
+                number = int(value.strip(), 0)
+            except ValueError:
+                try:
+                    as_float = float(value)
+                    number = int(as_float) if as_float.is_integer() else None
+                except (ValueError, OverflowError):
+                    number = None
+        elif isinstance(value, float) and value.is_integer():
+            number = int(value)
+        elif value.__class__ is int:
+            number = value
+        if number is None or not low <= number <= high:
+            self.notes.ignored_values[field] += 1
+            return default
+        return number
+
+    def _flops(self, value) -> float:
+        number = float(value) if value.__class__ is int else None
+        if isinstance(value, str):
+            try:
+                number = float(value)
+            except ValueError:
+                number = None
+        if number is None or not 0.0 <= number < 1e300:
+            self.notes.ignored_values["flops"] += 1
+            return 0.0
+        return number
+
+    def _tid(self, event: _Event) -> int:
+        """The thread id (negative ones are Kineto's too); NO_ID for a named thread ("stream 7")."""
+        tid = event.tid
+        if tid.__class__ is int and -_INT64_MAX <= tid <= _INT64_MAX:
+            return tid
+        if isinstance(tid, str):
+            try:
+                tid = int(tid.strip(), 0)
+            except ValueError:
+                return NO_ID
+        elif isinstance(tid, float) and tid.is_integer():
+            tid = int(tid)
+        if tid.__class__ is int and -_INT64_MAX <= tid <= _INT64_MAX:
+            return tid
+        if tid is not None:
+            self.notes.ignored_values["tid"] += 1
+        return NO_ID
+
+    # ---- names -------------------------------------------------------------------------------
+    def _sid(self, text: str) -> int:
+        i = self.ids.get(text)
+        if i is None:
+            i = self.ids[text] = len(self.strings)
+            self.strings.append(clean_text(text, self.notes))
+        return i
+
+    def _raw_id(self, raw: msgspec.Raw) -> int:
+        key = bytes(raw)
+        i = self.canonical.get(key)
+        if i is None:
+            text = _raw_text(key)
+            i = self.canonical[key] = NO_ID if text is None else self._sid(text)
+        return i
+
+    # ---- the Trace ---------------------------------------------------------------------------
+    def trace(self, metadata: dict, json_bytes: int) -> Trace:
+        """The Trace: times checked (profkit.trace.checks), exact duplicates removed, columns typed.
+        One table at a time, its growing arrays released as it is done (peak memory: one table twice)."""
+        raw = self.columns
+        as_numpy = {"d": np.float64, "b": np.int8, "q": np.int64}
+        masks = usable_times([np.frombuffer(raw[t]["ts"], np.float64) for t in _TABLE_COLUMNS],
+                             [np.frombuffer(raw[t]["dur"], np.float64) for t in _TABLE_COLUMNS], self.notes)
+        starts = [np.frombuffer(raw[t]["ts"], np.float64)[m].min() for t, m in zip(_TABLE_COLUMNS, masks) if m.any()]
+        if self.other_hi >= self.other_lo:
+            starts.append(self.other_lo)
+        t0_ns = int(round(min(starts) * 1000.0)) if starts else 0  # the first event of any category
+        tables = {}
+        for t, mask in zip(_TABLE_COLUMNS, masks):
+            cols = {c: np.frombuffer(v, as_numpy[v.typecode])[mask] for c, v in raw[t].items()}
+            raw[t] = None  # the array.array buffers can go
+            unique = first_occurrences(cols)
+            if not unique.all():
+                self.notes.duplicates[_TABLE_LABELS[t]] += int((~unique).sum())
+                cols = {c: v[unique] for c, v in cols.items()}
+            tables[t] = _to_table(cols, t0_ns)
+        return Trace(
+            path=str(self.path),
+            metadata=metadata,
+            strings=self.strings,
+            t0_ns=t0_ns,
+            event_count=self.count,
+            json_bytes=json_bytes,
+            warnings=self.notes.warnings(),
+            extent_ns=self._extent_ns(list(tables.values()), t0_ns),
+            **tables,
+        )
+
+    def _extent_ns(self, tables: list[Table], t0_ns: int) -> tuple[int, int]:
+        """First start and last end (ns from t0) of every complete event, whatever its category."""
+        lows = [int(t.ts_ns.min()) for t in tables if len(t)]
+        highs = [int(t.end_ns.max()) for t in tables if len(t)]
+        if self.other_hi >= self.other_lo:
+            lows.append(int(round(self.other_lo * 1000.0)) - t0_ns)
+            highs.append(int(round(self.other_hi * 1000.0)) - t0_ns)
+        return (min(lows), max(highs)) if lows else (0, 0)
 
 
 def _raw_text(text: bytes) -> str | None:
@@ -278,58 +472,17 @@ def _raw_text(text: bytes) -> str | None:
     if not text:
         return None
     if b" " in text:  # Kineto writes ", " separators; intern one canonical spelling
-        text = orjson.dumps(orjson.loads(text))
-    return text.decode()
+        try:
+            text = orjson.dumps(orjson.loads(text))
+        except orjson.JSONDecodeError:  # nested beyond orjson's limit, or numbers it cannot hold
+            pass
+    return text.decode("utf-8", "replace")
 
 
-_INT64_MAX = (1 << 63) - 1
-
-
-def _as_int(value, default: int) -> int:
-    """An integer field as written by any Kineto version: int, float, decimal or hex string; `default`
-    for anything else (a wrong type is ignored, never fatal) or a value outside int64."""
-    if type(value) is int:
-        return value if -_INT64_MAX <= value <= _INT64_MAX else default
-    try:
-        if isinstance(value, str):
-            number = int(value.strip(), 0)
-        elif isinstance(value, float) and value.is_integer():
-            number = int(value)
-        else:
-            return default
-    except ValueError:
-        return default
-    return number if -_INT64_MAX <= number <= _INT64_MAX else default
-
-
-def _as_float(value) -> float:
-    if type(value) is float or type(value) is int:
-        return float(value)
-    try:
-        return float(value) if isinstance(value, str) else 0.0
-    except ValueError:
-        return 0.0
-
-
-def _tid(event: _Event) -> int:
-    tid = event.tid
-    try:
-        return int(tid)
-    except (TypeError, ValueError):
-        return NO_ID
-
-
-def _to_table(cols: dict[str, list], dtypes: dict, t0_ns: int) -> Table:
-    """Lists -> numpy columns; float microseconds -> integer nanoseconds from t0."""
-    arrays = {k: np.asarray(v, dtype=dtypes.get(k, np.int64)) for k, v in cols.items() if k not in ("ts", "dur")}
-    arrays["ts_ns"] = np.rint(np.asarray(cols["ts"], dtype=np.float64) * 1000.0).astype(np.int64) - t0_ns
-    arrays["dur_ns"] = np.rint(np.asarray(cols["dur"], dtype=np.float64) * 1000.0).astype(np.int64)
+def _to_table(cols: dict[str, np.ndarray], t0_ns: int) -> Table:
+    """Float microseconds -> integer nanoseconds from t0; narrow integer columns; rows by start time."""
+    arrays = {k: v.astype(_NARROW[k]) if k in _NARROW else v for k, v in cols.items() if k not in ("ts", "dur")}
+    arrays["ts_ns"] = np.rint(cols["ts"] * 1000.0).astype(np.int64) - t0_ns
+    arrays["dur_ns"] = np.rint(cols["dur"] * 1000.0).astype(np.int64)
     order = np.argsort(arrays["ts_ns"], kind="stable")
     return Table({k: v[order] for k, v in arrays.items()})
-
-
-def replace_atomically(path: Path, data: bytes) -> None:
-    """Write bytes to `path` via a temporary file and os.replace (no half-written files)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

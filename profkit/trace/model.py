@@ -64,7 +64,9 @@ class Trace:
     ops: Table
     annotations: Table
     t0_ns: int  # absolute Kineto timestamp (ns) that all ts_ns are relative to
-    event_count: int
+    event_count: int  # entries in traceEvents, kept or not
+    json_bytes: int = 0  # size of the trace's JSON (decompressed)
+    warnings: list[str] = field(default_factory=list)  # what reading dropped, ignored or repaired, and why
     extent_ns: tuple = (0, 0)  # first start, last end of any complete event (all categories, e.g. Kineto's "Trace" span)
     _ids: dict = field(default_factory=dict, repr=False)
     memo: dict = field(default_factory=dict, repr=False)  # per-trace results that analyses reuse
