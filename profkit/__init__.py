@@ -1,12 +1,60 @@
-"""profkit: where LLM inference time goes on NVIDIA GPUs, and what to change.
+"""profkit: where LLM inference time goes on NVIDIA (and AMD) GPUs, and what to change.
+
+The front door for notebooks and scripts (`profkit.api`):
+
+    import profkit
+    a = profkit.analyze("traces/samples/h200_llama3-8b_int8_b1.pt.trace.json.gz")
+    a.phases["decode"].verdict.sentence, a.to_frame(), a.to_dict()
+
+    load_trace, analyze, compare, recommend, estimate, runs   -- results have to_dict() and to_frame()
+    GPU_CATALOG, get_gpu, GpuSpec                              -- the GPU catalog
+    ProfkitError, TraceError                                   -- what they raise
 
 Layout (data flows one way):
   profkit.capture   -- running the model under torch.profiler (imports torch; never on the analysis path)
   profkit.trace     -- reading a Kineto trace once into a compact columnar model, cached
-  profkit.store     -- beside it, the run store: folder layout, one walker, manifest schema, results
-                       files, loose traces joined with what is known about them
+  profkit.store     -- the run store: folder layout, the one walker, manifests, results files
   profkit.analyses  -- pure functions over the trace model returning dataclasses
-  profkit.report, profkit.cli, dashboards/ -- front ends
+  profkit.api, profkit.report, profkit.cli, profkit.dashboard -- front ends
+
+Names are imported on first use, so `import profkit` stays cheap (the command line pays for nothing
+it does not run).
 """
 
-__version__ = "0.1.0"
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.2.0"
+
+_EXPORTS = {
+    "load_trace": "profkit.api",
+    "analyze": "profkit.api",
+    "compare": "profkit.api",
+    "recommend": "profkit.api",
+    "estimate": "profkit.api",
+    "runs": "profkit.api",
+    "GPU_CATALOG": "profkit.hardware.catalog",
+    "GpuSpec": "profkit.hardware.catalog",
+    "get_gpu": "profkit.hardware.catalog",
+    "ProfkitError": "profkit.errors",
+    "TraceError": "profkit.errors",
+}
+__all__ = ["__version__", *_EXPORTS]
+
+if TYPE_CHECKING:
+    from profkit.api import analyze, compare, estimate, load_trace, recommend, runs
+    from profkit.errors import ProfkitError, TraceError
+    from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, get_gpu
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'profkit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -300,9 +300,9 @@ def test_run_directory(tmp_path):
 
 
 def test_recommend_config_validates():
-    with pytest.raises(ProfkitError, match="--context-len"):
+    with pytest.raises(ProfkitError, match="context_len must be"):
         RecommendConfig(context_len=0)
-    with pytest.raises(ProfkitError, match="--tpot-slo-ms"):
+    with pytest.raises(ProfkitError, match="tpot_slo_ms must be"):
         RecommendConfig(tpot_slo_ms=-1)
 
 

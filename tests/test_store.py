@@ -193,5 +193,5 @@ def test_collect_names_errors_for_named_paths_and_skips_bad_files_in_folders(tmp
     got = collect([folder])
     assert [Path(r.path).name for r in got.runs] == [INT8.name]
     assert any("cut.pt.trace.json.gz" in n for n in got.notes) and any("stray_results.json" in n for n in got.notes)
-    with pytest.raises(ProfkitError, match="--strict"):
+    with pytest.raises(ProfkitError, match="strict: fix or remove it"):
         collect([folder], strict=True)

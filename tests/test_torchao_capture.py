@@ -173,7 +173,7 @@ def test_recommend_runs_on_the_run_folder(run):
 @pytest.mark.parametrize("precision", ["int4wo", "fp8"])
 def test_gpu_only_precisions_are_refused_on_the_cpu_in_one_line(precision, tmp_path):
     cfg = RunConfig(model_config="tiny", precisions=("bf16", precision), batch_sizes=(1,), new_tokens=3, out_dir=str(tmp_path), run_id="x")
-    with pytest.raises(ProfkitError, match=f"--precisions {precision}: needs a CUDA GPU") as err:
+    with pytest.raises(ProfkitError, match=f"precisions {precision}: needs a CUDA GPU") as err:
         run_sweep(cfg)
     assert "this run is on the CPU" in str(err.value) and "\n" not in str(err.value)
     assert list(tmp_path.iterdir()) == []  # refused before anything was written
@@ -184,9 +184,9 @@ def test_gpu_only_precisions_are_refused_on_the_cpu_in_one_line(precision, tmp_p
 def test_precision_requirements_on_gpus():
     check_precisions_runnable(("fp8", "int4wo"), "cuda", (9, 0), "NVIDIA H100")
     check_precisions_runnable(("int4wo", "int8wo", "int8"), "cuda", (8, 0), "NVIDIA A100")
-    with pytest.raises(ProfkitError, match=r"--precisions fp8: .* 8\.9 .*NVIDIA A100 is compute capability 8\.0"):
+    with pytest.raises(ProfkitError, match=r"precisions fp8: .* 8\.9 .*NVIDIA A100 is compute capability 8\.0"):
         check_precisions_runnable(("int8wo", "fp8"), "cuda", (8, 0), "NVIDIA A100")
-    with pytest.raises(ProfkitError, match="--precisions int4wo"):
+    with pytest.raises(ProfkitError, match="precisions int4wo"):
         check_precisions_runnable(("int4wo",), "cuda", (7, 5), "Tesla T4")
 
 
@@ -194,7 +194,7 @@ def test_missing_torchao_is_one_clear_error(monkeypatch):
     from profkit.capture.model import import_torchao
 
     monkeypatch.setitem(sys.modules, "torchao", None)  # import torchao -> ImportError
-    with pytest.raises(ProfkitError, match=r"--precisions int8wo runs torchao, which is not installed: pip install torchao=="):
+    with pytest.raises(ProfkitError, match=r"precisions int8wo runs torchao, which is not installed: pip install torchao=="):
         import_torchao("int8wo", "cpu")
 
 

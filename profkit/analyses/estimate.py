@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 from profkit.errors import ProfkitError
 from profkit.hardware.catalog import GpuSpec
@@ -59,6 +59,8 @@ LOGITS_DTYPE_BYTES = 4
 #: vLLM, TensorRT-LLM, gpt-fast) typically reach in batch-1 decode. Guidance, not a measurement.
 ENGINE_BANDWIDTH_EFFICIENCY = (0.6, 0.8)
 
+DEFAULT_MODEL = "llama-3-8b"
+DEFAULT_GPU = "a100-40gb-sxm"  # the A100 40GB this project serves on
 DEFAULT_PRECISION = "int8"
 DEFAULT_CONTEXT_LEN = 8192
 DEFAULT_BATCH_SIZE = 1
@@ -249,11 +251,6 @@ def _attention_flops_per_layer(shape: LlamaShape, keys: float) -> float:
     return 4.0 * shape.num_heads * shape.head_dim * keys
 
 
-def decode_flops_per_token(shape: LlamaShape, context_len: int) -> float:
-    """FLOPs to decode one token of one sequence at ``context_len`` cached tokens (linears, lm_head, attention)."""
-    return _decode_flops(shape, context_len, quantized_lm_head=False).total
-
-
 def _decode_flops(shape: LlamaShape, context_len: int, quantized_lm_head: bool) -> Flops:
     linear = 2.0 * shape.num_layers * shape.linear_params_per_layer
     lm_head = 2.0 * shape.vocab_size * shape.hidden_size
@@ -377,6 +374,29 @@ class Estimate:
     """Runs of this model, precision and batch size that measured decode (`with_measured`); empty: modelled only."""
     measured_notes: tuple[str, ...] = ()
     """What `with_measured` set aside and why (another model, a CPU run)."""
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data: every field (bytes, ms, tokens/s as named) plus the notes."""
+        data = asdict(self)
+        data["weights"]["total_bytes"] = self.weights.total_bytes
+        data["decode_tokens_per_s_engine_range"] = list(self.decode_tokens_per_s_engine_range)
+        data["warnings"] = list(self.warnings)
+        data["measured"] = [asdict(m) for m in self.measured]
+        data["measured_notes"] = list(self.measured_notes)
+        data["notes"] = estimate_notes(self)
+        return data
+
+    def to_frame(self):
+        """One row of every scalar figure (nested ones as `weights.linear_bytes`, ...), plus one row
+        per measured run when there are any (`kind` says which)."""
+        import pandas as pd
+
+        data = self.to_dict()
+        measured = data.pop("measured")
+        for key in ("warnings", "measured_notes", "notes", "decode_tokens_per_s_engine_range"):
+            data.pop(key)
+        rows = [{"kind": "modelled", **data}] + [{"kind": "measured", **m} for m in measured]
+        return pd.json_normalize(rows)
 
 
 def _compute_seconds(flops: Flops, linear_peak_tflops: float, other_peak_tflops: float) -> float:
@@ -595,3 +615,24 @@ def _measured_decode(shape: LlamaShape, gpu: GpuSpec, est: Estimate, c) -> Measu
         tpot_ms=c.tpot_median_ms, tokens_per_s_per_sequence=aggregate / c.batch_size, tokens_per_s_aggregate=aggregate,
         roofline_tokens_per_s=1.0 / step.seconds, mbu_wall=mbu if mbu <= 1.0 else None, source=c.source,
     )
+
+
+def estimate_notes(est: Estimate) -> list[str]:
+    """What the reader must keep in mind; warnings first."""
+    low, high = ENGINE_BANDWIDTH_EFFICIENCY
+    lo_tps, hi_tps = est.decode_tokens_per_s_engine_range
+    notes = list(est.warnings) + list(est.measured_notes)
+    notes.append(
+        "Speeds are upper bounds: bytes / bandwidth and FLOPs / peak, perfectly overlapped, at the GPU's "
+        f"{'measured' if est.gpu_source == 'measured' else 'datasheet'} numbers. Optimized engines (CUDA graphs, "
+        f"fused kernels: vLLM, TensorRT-LLM, gpt-fast) typically reach {low:.0%}-{high:.0%} of the bandwidth bound in "
+        f"decode, about {lo_tps:.0f}-{hi_tps:.0f} tok/s per sequence here (guidance, not a measurement). Hugging Face "
+        "eager generate is host/launch-bound and reaches far less (profkit's H200 reference run: bf16 batch 1 about 6% "
+        "of its bound; bitsandbytes int8, with host syncs in every int8 linear, under 2%)."
+    )
+    notes.append(
+        f"Memory: capacity as CUDA reports it; {est.cuda_context_bytes / 2**20:.0f} MiB for the CUDA context; "
+        f"activations = the prefill of one {est.context_len:,}-token sequence plus fp32 logits per sequence. "
+        "The first decode tokens run at the empty-cache rate; the rate falls as the KV cache fills."
+    )
+    return notes

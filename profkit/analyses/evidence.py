@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from profkit.analyses.summary import TraceAnalysis, analyze_trace
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 from profkit.hardware.catalog import GpuSpec, match_gpu
 from profkit.models import LLAMA_CONFIGS, LlamaShape
 
@@ -201,7 +201,7 @@ def _shape(shape: dict, source: str) -> LlamaShape:
     try:
         return LlamaShape(**shape)
     except TypeError as exc:
-        raise ProfkitError(f"{source}: model.shape is not a Llama shape ({exc}); give --model") from None
+        raise ProfkitError(f"{source}: model.shape is not a Llama shape ({exc}); give {option('model')}") from None
 
 
 def trace_evidence(trace, analysis: TraceAnalysis, config=None) -> TraceEvidence:

@@ -36,7 +36,7 @@ def _hta_analysis(path: Path):
 
     trace = load_trace(path)
     if not trace.has_gpu_activity:
-        raise TraceError(path, "HTA needs GPU kernels and this trace has none (CPU-only run?); drop --hta")
+        raise TraceError(path, "HTA needs GPU kernels and this trace has none (CPU-only run?); its own analyses cannot run on it")
     rank = trace_rank(trace.metadata) or 0
     os.environ["HTA_DISABLE_NS_ROUNDING"] = "1"
     logging.getLogger("hta").setLevel(logging.ERROR)

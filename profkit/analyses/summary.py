@@ -85,6 +85,33 @@ class TraceAnalysis:
     pretrace: Pretrace | None = None
     violations: list[str] = field(default_factory=list)  # impossible figures found and withheld: bugs in a model
 
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data: this trace's part of `profkit analyze --json` (docs/analyze-json.md)."""
+        from profkit.analyses.analysis_dict import analysis_dict
+
+        return analysis_dict(self)
+
+    def to_frame(self):
+        """Steps as a pandas DataFrame: one row per step (name, phase, wall_ms, gpu_busy_ms, kernels, ...)."""
+        from profkit.analyses.analysis_dict import STEP_FIELDS, step_records
+        from profkit.frames import records_frame
+
+        return records_frame(step_records(self), STEP_FIELDS)
+
+    def phases_frame(self):
+        """Phases as a DataFrame: steady-state figures, bandwidth, MBU/MFU and the verdict, one row each."""
+        from profkit.analyses.analysis_dict import phase_records
+        from profkit.frames import records_frame
+
+        return records_frame(phase_records(self))
+
+    def categories_frame(self, phase: str | None = None):
+        """Kernel categories as a DataFrame: over every step, or over one phase's steady steps."""
+        from profkit.analyses.analysis_dict import category_records
+        from profkit.frames import records_frame
+
+        return records_frame(category_records(self, phase))
+
 
 def analyze_trace(trace: Trace, gpu: GpuSpec | None = None) -> TraceAnalysis:
     """Steps, phases, kernel categories, idle causes, bandwidth and verdicts of one trace."""

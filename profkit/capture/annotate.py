@@ -12,6 +12,8 @@ from contextlib import contextmanager, nullcontext
 import nvtx
 import torch
 
+from profkit.errors import ProfkitError, option
+
 PREFILL = "prefill"
 DECODE = "decode"
 LAYER = "decoder_layer.{index}"
@@ -59,5 +61,5 @@ def _decoder_layers(model):
     inner = getattr(model, "model", None)
     layers = getattr(inner, "layers", None)
     if layers is None:
-        raise ValueError(f"{type(model).__name__} has no model.layers to annotate; run without --layer-ranges")
+        raise ProfkitError(f"{type(model).__name__} has no model.layers to annotate; run without {option('layer_ranges')}")
     return list(layers)

@@ -10,7 +10,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 from profkit.store.layout import MANIFEST_FILE, NVML_SAMPLES_FILE, TRACE_SUFFIX  # noqa: F401  (re-exported)
 
 PRECISIONS = ("int8", "fp16", "bf16", "nf4", "int8wo", "int4wo", "fp8")
@@ -102,49 +102,50 @@ class RunConfig:
         self._check_sweep()
         self._check_lengths()
         if not self.int8_threshold >= 0:
-            raise ProfkitError(f"--int8-threshold must be >= 0, got {self.int8_threshold}")
+            raise ProfkitError(f"{option('int8_threshold')} must be >= 0, got {self.int8_threshold}")
         if self.device not in DEVICES:
-            raise ProfkitError(f"--device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+            raise ProfkitError(f"{option('device')} must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if not 0 < self.nvml_interval_s <= 0.1:
-            raise ProfkitError(f"nvml_interval_s must be in (0, 0.1] (at least 10 Hz), got {self.nvml_interval_s}")
+            raise ProfkitError(f"{option('nvml_interval_s')} must be in (0, 0.1] (at least 10 Hz), got {self.nvml_interval_s}")
         if self.run_id is not None and not _RUN_ID.match(self.run_id):
-            raise ProfkitError(f"--run-id {self.run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
+            raise ProfkitError(f"{option('run_id')} {self.run_id!r}: use letters, digits, '.', '_' or '-' (it names a folder)")
         if self.resume and self.run_id is None:
-            raise ProfkitError("--resume needs --run-id: name the run to continue (see the folders under --out)")
+            raise ProfkitError(f"{option('resume')} needs {option('run_id')}: name the run to continue (see the folders under {option('out_dir')})")
         if self.layer_ranges and "compiled" in self.modes:
-            raise ProfkitError("--layer-ranges works in eager mode only (hooks break CUDA graphs); drop it or use --mode eager")
+            raise ProfkitError(f"{option('layer_ranges')} works in eager mode only (hooks break CUDA graphs); drop it or use {option('modes')} eager")
 
     def _check_model(self) -> None:
         if self.model_path is not None and self.model_config is not None:
-            raise ProfkitError("give either --model PATH (a checkpoint) or --model-config/--random-weights, not both")
+            raise ProfkitError(f"give either {option('model_path')} (a checkpoint) or {option('model_config')} (random weights), not both")
         if self.model_path is not None and not Path(self.model_path, "config.json").is_file():
-            raise ProfkitError(f"--model {self.model_path}: no config.json there; give a local Hugging Face checkpoint folder")
+            raise ProfkitError(f"{option('model_path')} {self.model_path}: no config.json there; give a local Hugging Face checkpoint folder")
         if self.prompt_text is not None and self.model_path is None:
-            raise ProfkitError("--prompt-text needs a tokenizer: give --model PATH with one, or drop it to use random token ids")
+            raise ProfkitError(f"{option('prompt_text')} needs a tokenizer: give {option('model_path')} with one, or drop it to use random token ids")
 
     def _check_sweep(self) -> None:
-        for option, values, allowed in (("--precisions", self.precisions, PRECISIONS), ("--mode", self.modes, MODES)):
+        for name, values, allowed in (("precisions", self.precisions, PRECISIONS), ("modes", self.modes, MODES)):
+            named = option(name)
             if not values:
-                raise ProfkitError(f"{option} is empty; give one or more of {','.join(allowed)}")
+                raise ProfkitError(f"{named} is empty; give one or more of {','.join(allowed)}")
             unknown = [v for v in values if v not in allowed]
             if unknown:
-                raise ProfkitError(f"{option}: unknown {', '.join(map(repr, unknown))}; use {','.join(allowed)}")
+                raise ProfkitError(f"{named}: unknown {', '.join(map(repr, unknown))}; use {','.join(allowed)}")
             if len(set(values)) != len(values):
-                raise ProfkitError(f"{option} lists a value twice: {','.join(values)}")
+                raise ProfkitError(f"{named} lists a value twice: {','.join(values)}")
         if not self.batch_sizes:
-            raise ProfkitError("--batch-sizes is empty; give e.g. 1,4,16")
+            raise ProfkitError(f"{option('batch_sizes')} is empty; give e.g. 1,4,16")
         if any(b < 1 for b in self.batch_sizes) or len(set(self.batch_sizes)) != len(self.batch_sizes):
-            raise ProfkitError(f"--batch-sizes must be distinct positive integers, got {','.join(map(str, self.batch_sizes))}")
+            raise ProfkitError(f"{option('batch_sizes')} must be distinct positive integers, got {','.join(map(str, self.batch_sizes))}")
 
     def _check_lengths(self) -> None:
         if self.prompt_len < 1:
-            raise ProfkitError(f"--prompt-len must be >= 1, got {self.prompt_len}")
+            raise ProfkitError(f"{option('prompt_len')} must be >= 1, got {self.prompt_len}")
         if self.new_tokens < 2:
-            raise ProfkitError(f"--new-tokens must be >= 2 (one from prefill, at least one decode step), got {self.new_tokens}")
+            raise ProfkitError(f"{option('new_tokens')} must be >= 2 (one from prefill, at least one decode step), got {self.new_tokens}")
         if self.profile_steps < 1:
-            raise ProfkitError(f"--profile-steps must be >= 1, got {self.profile_steps}")
+            raise ProfkitError(f"{option('profile_steps')} must be >= 1, got {self.profile_steps}")
         if self.warmup_decode_tokens < 1:
-            raise ProfkitError(f"warmup_decode_tokens must be >= 1, got {self.warmup_decode_tokens}")
+            raise ProfkitError(f"{option('warmup_decode_tokens')} must be >= 1, got {self.warmup_decode_tokens}")
 
     @property
     def random_weights(self) -> bool:
@@ -201,7 +202,7 @@ class ConfigSpec:
 
 def check_precisions_runnable(precisions, device: str, compute_capability: tuple[int, int] | None = None,
                               gpu_name: str | None = None) -> None:
-    """ProfkitError (one line, naming --precisions) for the first precision that cannot run on `device`
+    """ProfkitError (one line, naming the precisions option) for the first precision that cannot run on `device`
     (a GPU of `compute_capability`): a refusal before anything is loaded or written."""
     for precision in precisions:
         need = GPU_ONLY_PRECISIONS.get(precision)
@@ -214,8 +215,8 @@ def check_precisions_runnable(precisions, device: str, compute_capability: tuple
             where = f"{gpu_name or 'this GPU'} is compute capability {compute_capability[0]}.{compute_capability[1]}"
         else:
             continue
-        raise ProfkitError(f"--precisions {precision}: needs a CUDA GPU of compute capability {major}.{minor} or newer "
-                           f"({need.why}); {where}. Drop {precision} from --precisions")
+        raise ProfkitError(f"{option('precisions')} {precision}: needs a CUDA GPU of compute capability {major}.{minor} or newer "
+                           f"({need.why}); {where}. Drop {precision} from {option('precisions')}")
 
 
 def file_safe(name: str) -> str:

@@ -8,7 +8,7 @@ import sys
 
 import torch
 
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 
 
 def resolve_device(requested: str) -> str:
@@ -18,8 +18,8 @@ def resolve_device(requested: str) -> str:
         return "cuda" if has_cuda else "cpu"
     if requested == "cuda" and not has_cuda:
         raise ProfkitError(
-            f"--device cuda: no CUDA GPU visible to torch {torch.__version__} "
-            "(check nvidia-smi, CUDA_VISIBLE_DEVICES and that torch is a CUDA build); use --device cpu or auto"
+            f"{option('device')} cuda: no CUDA GPU visible to torch {torch.__version__} "
+            f"(check nvidia-smi, CUDA_VISIBLE_DEVICES and that torch is a CUDA build); use {option('device')} cpu or auto"
         )
     return requested
 

@@ -23,7 +23,7 @@ import json
 from pathlib import Path
 
 from profkit.capture.config import MANIFEST_FILE, ConfigSpec
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 
 from profkit.store.manifest import (  # noqa: F401  (re-exported for the sweep)
     STATUS_FAILED,
@@ -115,9 +115,9 @@ def read_manifest(run_dir: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:
-        raise ProfkitError(f"--resume: {path} does not exist; check --out and --run-id, or drop --resume") from None
+        raise ProfkitError(f"{option('resume')}: {path} does not exist; check {option('out_dir')} and {option('run_id')}, or drop {option('resume')}") from None
     except json.JSONDecodeError as exc:
-        raise ProfkitError(f"--resume: {path} is not valid JSON ({exc}); start a new --run-id") from None
+        raise ProfkitError(f"{option('resume')}: {path} is not valid JSON ({exc}); start a new {option('run_id')}") from None
 
 
 def completed(manifest: dict, run_dir: Path) -> set[str]:
@@ -129,7 +129,7 @@ def completed(manifest: dict, run_dir: Path) -> set[str]:
     }
 
 
-_OPTION_NAMES = {"model_path": "--model", "resolved_device": "--device"}
+_OPTION_NAMES = {"resolved_device": "device"}  # settings recorded under another name than their option
 _SWEEP_LISTS = ("precisions", "batch_sizes", "modes")
 
 
@@ -138,10 +138,10 @@ def check_resumable(manifest: dict, settings: dict, keys: tuple[str, ...]) -> No
     old = manifest.get("settings", {})
     for key in keys:
         if old.get(key) != settings.get(key):
-            option = _OPTION_NAMES.get(key, "--" + key.replace("_", "-"))
+            named = option(_OPTION_NAMES.get(key, key))
             raise ProfkitError(
-                f"--resume: run {manifest.get('run_id')} was made with {option} {old.get(key)!r}, not {settings.get(key)!r}; "
-                "use the same value or a new --run-id"
+                f"{option('resume')}: run {manifest.get('run_id')} was made with {named} {old.get(key)!r}, not {settings.get(key)!r}; "
+                f"use the same value or a new {option('run_id')}"
             )
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 
 from profkit.capture.config import TORCHAO_PRECISIONS, TORCHAO_REQUIREMENT
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 from profkit.models import LlamaShape, model_shape
 
 BASE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16,
@@ -192,7 +192,7 @@ def import_torchao(precision: str, device: str):
         with _quiet_logger(_PYTREE_LOGGER), (_quiet_logger("torchao") if device == "cpu" else nullcontext()):
             import torchao
     except ImportError:
-        raise ProfkitError(f"--precisions {precision} runs torchao, which is not installed: pip install {TORCHAO_REQUIREMENT}") from None
+        raise ProfkitError(f"{option('precisions')} {precision} runs torchao, which is not installed: pip install {TORCHAO_REQUIREMENT}") from None
     return torchao
 
 
@@ -299,7 +299,7 @@ def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: flo
     try:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
-        raise ProfkitError(f"--model {path}: cannot load the checkpoint ({exc}); is it a complete Hugging Face folder?") from None
+        raise ProfkitError(f"{option('model_path')} {path}: cannot load the checkpoint ({exc}); is it a complete Hugging Face folder?") from None
     if qconfig is not None:
         return model
     model = model.to(device)
@@ -373,10 +373,10 @@ def make_prompt(loaded: LoadedModel, batch_size: int, prompt_len: int, seed: int
         ids = torch.randint(0, loaded.shape.vocab_size, (1, prompt_len), generator=gen)
     else:
         if loaded.tokenizer is None:
-            raise ProfkitError("--prompt-text: the checkpoint has no tokenizer; drop --prompt-text to use random token ids")
+            raise ProfkitError(f"{option('prompt_text')}: the checkpoint has no tokenizer; drop {option('prompt_text')} to use random token ids")
         encoded = loaded.tokenizer(text, return_tensors="pt").input_ids
         if encoded.numel() == 0:
-            raise ProfkitError("--prompt-text encodes to no tokens; give some text")
+            raise ProfkitError(f"{option('prompt_text')} encodes to no tokens; give some text")
         repeats = -(-prompt_len // encoded.shape[1])
         ids = encoded.repeat(1, repeats)[:, :prompt_len]
     return ids.expand(batch_size, prompt_len).contiguous().to(loaded.device)

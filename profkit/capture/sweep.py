@@ -53,7 +53,7 @@ from profkit.capture.model import LoadedModel, inductor_settings, load_model, ma
 from profkit.capture.nvml import SAMPLE_COLUMNS, Sampler
 from profkit.capture.profile import TRACE_METADATA_KEY, overhead, profile_generation
 from profkit.capture.timing import peak_gpu_memory_bytes, reset_peak_gpu_memory, run_generation, summarize, warm_up
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 from profkit.models import LlamaShape, model_shape
 
 _OOM_ERRORS = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError), torch.cuda.OutOfMemoryError})
@@ -165,10 +165,10 @@ def _say_where(cfg: RunConfig, device: str, shape: LlamaShape, reporter: SweepRe
                   "(NVML off; memory = process RSS; compiled mode without CUDA graphs).")
     if cfg.random_weights and cfg.model_config is None:
         reporter.note(f"random weights of the {shape.name} model (the CPU default); "
-                      "--model-config llama-3-8b forces the full size.")
+                      f"{option('model_config')} llama-3-8b forces the full size.")
     if shape.total_params > 1e9:
         reporter.note(f"{shape.name} has {shape.total_params / 1e9:.1f}B parameters: on a CPU this is very slow; "
-                      "--model-config tiny runs in seconds.")
+                      f"{option('model_config')} tiny runs in seconds.")
 
 
 def _settings(cfg: RunConfig, device: str) -> dict:
@@ -186,7 +186,7 @@ def _open_manifest(cfg: RunConfig, run_dir: Path, settings: dict, device: str, s
         _remove_scratch_files(run_dir)
         return manifest
     if run_dir.exists() and any(run_dir.iterdir()):
-        raise ProfkitError(f"{run_dir} already exists; pass --resume to continue it, or a new --run-id")
+        raise ProfkitError(f"{run_dir} already exists; pass {option('resume')} to continue it, or a new {option('run_id')}")
     model = {
         "name": shape.name,
         "shape": shape.as_dict(),

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from profkit.cli.output import one_line
+from profkit.cli.output import error_text, one_line
 from profkit.errors import ProfkitError
 
 app = typer.Typer(
@@ -35,13 +35,7 @@ def _register_all() -> None:
     import importlib
 
     for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"profkit.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"profkit.cli.{name}":
-                continue  # command not built yet
-            raise
-        module.register(app)
+        importlib.import_module(f"profkit.cli.{name}").register(app)
 
 
 _register_all()
@@ -58,7 +52,7 @@ def main() -> None:
     try:
         app()  # standalone mode: click reports usage errors itself and exits 2
     except ProfkitError as exc:
-        _exit(f"profkit: error: {exc}", 2)
+        _exit(f"profkit: error: {error_text(exc)}", 2)
     except KeyboardInterrupt:
         _exit("profkit: interrupted", 130)
     except SystemExit as exc:

@@ -7,8 +7,8 @@ from typing import Optional
 
 import typer
 
-from profkit.cli.output import warn
-from profkit.errors import ProfkitError, TraceError
+from profkit.cli.output import error_text, warn
+from profkit.errors import ProfkitError, TraceError, option
 from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, format_bytes, parse_size
 
 
@@ -29,14 +29,14 @@ def analyze(
     strict: bool = typer.Option(False, "--strict", help="Stop at a trace file in a directory that cannot be read, instead of skipping it with a warning."),
 ) -> None:
     """Steps and phases, kernel categories, idle gaps and their causes, bandwidth, and a verdict per phase."""
-    from profkit.analyses.summary import analyze_trace
     from profkit.analyses.workload import describe_workload
+    from profkit.api import analyze
 
-    limit = _size_option("--max-trace-bytes", max_trace_bytes, DEFAULT_MAX_TRACE_BYTES)
+    limit = _size_option(max_trace_bytes, DEFAULT_MAX_TRACE_BYTES)
     analyses, workloads = [], []
     for trace, from_directory in _load_traces(traces, limit, not no_cache, strict):
         try:
-            analysis = analyze_trace(trace, _gpu_override(gpu, bandwidth_gbps, ceilings, trace))
+            analysis = analyze(trace, gpu=gpu, bandwidth_gbps=bandwidth_gbps, ceilings=ceilings)
         except ProfkitError:
             raise
         except Exception as exc:  # one trace that breaks an analysis must not sink a whole directory
@@ -53,13 +53,13 @@ def analyze(
         _run_hta([a.metadata.path for a in analyses])
 
 
-def _size_option(option: str, text: str | None, default: int) -> int:
+def _size_option(text: str | None, default: int) -> int:
     if text is None:
         return default
     try:
         return parse_size(text)
     except ValueError as exc:
-        raise ProfkitError(f"{option}: {exc}") from None
+        raise ProfkitError(f"{option('max_bytes')}: {exc}") from None
 
 
 def _load_traces(inputs: list[Path], max_bytes: int, use_cache: bool, strict: bool):
@@ -74,7 +74,7 @@ def _load_traces(inputs: list[Path], max_bytes: int, use_cache: bool, strict: bo
         from_directory = given.is_dir()
         paths, skipped = find_traces([given])  # the run store's walker: links out of a folder are not read
         if skipped and strict:
-            raise ProfkitError(f"{skipped[0]} (--strict)")
+            raise ProfkitError(f"{skipped[0]} ({option('strict')})")
         for line in skipped:
             warn(f"{line} (skipped; --strict makes this an error)")
         for path in paths:
@@ -83,51 +83,12 @@ def _load_traces(inputs: list[Path], max_bytes: int, use_cache: bool, strict: bo
             except TraceError as exc:
                 if strict or not from_directory:
                     raise
-                warn(f"{exc} (skipped; --strict makes this an error)")
+                warn(f"{error_text(exc)} (skipped; --strict makes this an error)")
                 continue
             for note in trace.warnings:
                 warn(f"{trace.path}: {note}")
             loaded.append((trace, from_directory))
     return loaded
-
-
-def _gpu_override(key, bandwidth_gbps, ceilings_path, trace):
-    """The GPU to judge against: --gpu, else matched from the trace; with measured ceilings. A GPU the
-    catalog does not know is judged against --bandwidth-gbps alone (no tensor peaks: MFU unknown)."""
-    from profkit.hardware.catalog import GpuSpec, get_gpu, match_gpu, with_measured
-
-    if key is None and bandwidth_gbps is None and ceilings_path is None:
-        return None  # analyze_trace matches the trace's GPU itself
-    if bandwidth_gbps is not None and not bandwidth_gbps > 0:
-        raise ProfkitError(f"--bandwidth-gbps must be a positive number of GB/s, got {bandwidth_gbps}")
-    props = trace.device_properties[0] if trace.device_properties else {}
-    spec = get_gpu(key) if key else match_gpu(str(props.get("name") or ""), props.get("totalGlobalMem"), props.get("numSms"))
-    peaks = {}
-    if ceilings_path is not None:
-        measured = _measured_ceilings(ceilings_path, props.get("name"))
-        bandwidth_gbps = bandwidth_gbps if bandwidth_gbps is not None else measured.bandwidth_gbps
-        peaks = measured.peak_tflops
-    if spec is None:
-        if bandwidth_gbps is None:
-            raise ProfkitError(
-                f"{trace.path}: GPU {props.get('name')!r} is not in the catalog; give --bandwidth-gbps X (its DRAM GB/s) "
-                "or --gpu KEY (see `profkit estimate --help` for catalog keys)"
-            )
-        memory = props.get("totalGlobalMem") if isinstance(props.get("totalGlobalMem"), int) and props.get("totalGlobalMem") > 0 else 1
-        sms = props.get("numSms") if isinstance(props.get("numSms"), int) else 0
-        return GpuSpec("unlisted", str(props.get("name") or "unnamed GPU"), memory, float(bandwidth_gbps), dict(peaks), sms, source="measured")
-    if bandwidth_gbps is None and not peaks:
-        return spec
-    return with_measured(spec, bandwidth_gbps=bandwidth_gbps, peak_tflops=peaks)
-
-
-def _measured_ceilings(path, trace_gpu):
-    from profkit.hardware.ceilings import read_ceilings
-
-    measured = read_ceilings(path)
-    if trace_gpu and measured.gpu_name and measured.gpu_name != trace_gpu:
-        raise ProfkitError(f"{path}: ceilings were measured on {measured.gpu_name}, the trace ran on {trace_gpu}; give ceilings of the same GPU")
-    return measured
 
 
 def _emit(analyses, workloads, json_out, markdown) -> None:

@@ -23,17 +23,14 @@ def register(app: typer.Typer) -> None:
         categories and operations aligned by what they compute, and a verdict."""
         import sys
 
+        from profkit.api import compare
         from profkit.cli.output import json_text, write_json
-        from profkit.analyses.compare import compare_paths
-        from profkit.analyses.compare.inputs import expand_inputs
-        from profkit.report.compare_render import render_markdown, render_terminal, report_to_dict
+        from profkit.report.compare_render import render_markdown, render_terminal
 
-        if strict:  # refuse before comparing anything; the comparison itself skips bad files in folders
-            expand_inputs([baseline, *candidates, *(baseline_rep or ())], strict=True)
-        report = compare_paths(baseline, candidates, baseline_rep or (), k_sigma=k_sigma, rel_floor=rel_floor)
+        report = compare(baseline, *candidates, baseline_reps=baseline_rep or (), k_sigma=k_sigma, rel_floor=rel_floor, strict=strict)
 
         if json_out is not None:
-            text = json_text(report_to_dict(report))
+            text = json_text(report.to_dict())
             write_json(text, json_out)
             if json_out == "-":
                 return

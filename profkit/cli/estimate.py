@@ -6,34 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from profkit.analyses.estimate import DEFAULT_BATCH_SIZE, DEFAULT_CONTEXT_LEN, DEFAULT_PRECISION, PRECISIONS
-
-DEFAULT_GPU = "a100-40gb-sxm"
-DEFAULT_MODEL = "llama-3-8b"
-
-
-def _gpu_from_options(gpu: str, bandwidth_gbps: float | None, memory_gb: float | None, peak_tflops: float | None):
-    """The catalog GPU, with any of its numbers replaced by the ones given."""
-    from dataclasses import replace
-
-    from profkit.errors import ProfkitError
-    from profkit.hardware.catalog import DTYPE_KEYS, get_gpu, with_measured
-
-    spec = get_gpu(gpu)
-    given = {"--bandwidth-gbps": bandwidth_gbps, "--memory-gb": memory_gb, "--peak-tflops": peak_tflops}
-    for option, value in given.items():
-        if value is not None and not value > 0:
-            raise ProfkitError(f"{option} must be a positive number, got {value}")
-    if all(v is None for v in given.values()):
-        return spec
-    peaks = {key: peak_tflops for key in DTYPE_KEYS} if peak_tflops is not None else None
-    spec = with_measured(spec, bandwidth_gbps=bandwidth_gbps, peak_tflops=peaks)
-    if memory_gb is not None:
-        spec = replace(spec, memory_bytes=int(memory_gb * 1e9))
-    if all(v is not None for v in given.values()):
-        return replace(spec, key="custom", name="GPU given by its numbers", sm_count=0)
-    return replace(spec, key=f"{spec.key}+given", name=f"{spec.name} (with the numbers given)")
-
+from profkit.analyses.estimate import DEFAULT_BATCH_SIZE, DEFAULT_CONTEXT_LEN, DEFAULT_GPU, DEFAULT_MODEL, DEFAULT_PRECISION, PRECISIONS
 
 def register(app: typer.Typer) -> None:
     @app.command("estimate")
@@ -53,23 +26,15 @@ def register(app: typer.Typer) -> None:
         """Memory (weights, KV cache, headroom, max batch) and roofline speeds for a model on a GPU."""
         import sys
 
+        from profkit.api import estimate
         from profkit.cli.output import json_text, write_json
-        from profkit.analyses.estimate import estimate
-        from profkit.models import model_shape
-        from profkit.report.estimate_render import estimate_to_dict, render_markdown, render_terminal
+        from profkit.report.estimate_render import render_markdown, render_terminal
 
-        shape = model_shape(model)
-        spec = _gpu_from_options(gpu, bandwidth_gbps, memory_gb, peak_tflops)
-        est = estimate(shape, spec, precision=precision, context_len=context_len, batch_size=batch_size)
-        if measured:
-            from profkit.analyses.estimate import with_measured
-            from profkit.analyses.evidence import load_inputs
-
-            inputs = load_inputs(measured)
-            est = with_measured(est, shape, spec, inputs.configs, inputs.model)
+        est = estimate(model, gpu, precision=precision, context_len=context_len, batch_size=batch_size,
+                       bandwidth_gbps=bandwidth_gbps, memory_gb=memory_gb, peak_tflops=peak_tflops, measured=measured or ())
 
         if json_out is not None:
-            text = json_text(estimate_to_dict(est))
+            text = json_text(est.to_dict())
             write_json(text, json_out)
             if json_out == "-":
                 return

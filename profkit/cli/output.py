@@ -6,7 +6,20 @@ import json
 import sys
 
 from profkit import fileio
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, cli_text
+
+# Options whose flag is not `--` + the keyword argument's name with dashes.
+_FLAGS = {"model_path": "--model", "modes": "--mode", "out_dir": "--out", "max_bytes": "--max-trace-bytes", "baseline_reps": "--baseline-rep"}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of the library option `name` (`batch_sizes` -> `--batch-sizes`)."""
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def error_text(exc: ProfkitError) -> str:
+    """An error's message as the command line says it: options named by their flags."""
+    return cli_text(exc.template, flag)
 
 
 def json_text(document) -> str:

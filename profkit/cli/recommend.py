@@ -9,9 +9,6 @@ import typer
 
 from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN
 
-# The defaults live in profkit.analyses.recommend (DEFAULT_TARGET_GPU, RecommendConfig); options left
-# out arrive as None and take those. That module is imported inside the command to keep startup fast.
-
 
 def register(app: typer.Typer) -> None:
     @app.command("recommend")
@@ -29,27 +26,22 @@ def register(app: typer.Typer) -> None:
         """Ranked recommendations: what to change, why (measured numbers), expected gain (measured or modelled), confidence, how."""
         import sys
 
+        from profkit.api import recommend
         from profkit.cli.output import json_text, write_json
-        from profkit.analyses.evidence import load_inputs
-        from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig, recommend
-        from profkit.hardware.catalog import get_gpu
         from profkit.report.recommend_render import recommendations_to_json, render_markdown, render_terminal, report_header
 
-        target = get_gpu(target_gpu or DEFAULT_TARGET_GPU)
-        config = RecommendConfig(**({"context_len": context_len} if context_len is not None else {}),
-                                 tpot_slo_ms=tpot_slo_ms, ttft_slo_ms=ttft_slo_ms)
-        inputs = load_inputs(paths, model=model, strict=strict)
-        recs = recommend(inputs, target, config)
-        header = report_header(inputs, target, config, context_given=context_len is not None)
+        result = recommend(*paths, target_gpu=target_gpu, context_len=context_len, tpot_slo_ms=tpot_slo_ms,
+                           ttft_slo_ms=ttft_slo_ms, model=model, strict=strict)
+        header = report_header(result, context_given=context_len is not None)
 
         if json_out is not None:
-            text = json_text(recommendations_to_json(recs))
+            text = json_text(recommendations_to_json(result))
             write_json(text, json_out)
             if json_out == "-":
-                for line in header.set_aside + ((header.nothing,) if not recs else ()):
+                for line in header.set_aside + ((header.nothing,) if not result else ()):
                     print(f"profkit: note: {line}", file=sys.stderr)
                 return
         if markdown:
-            sys.stdout.write(render_markdown(recs, header))
+            sys.stdout.write(render_markdown(result, header))
         else:
-            render_terminal(recs, header)
+            render_terminal(result, header)

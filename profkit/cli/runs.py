@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
         from profkit.cli.output import json_text, write_json
         from profkit.errors import ProfkitError
-        from profkit.report.runs_render import problem_lines, render_markdown, render_terminal, runs_to_dict
+        from profkit.report.runs_render import problem_lines, render_markdown, render_terminal
         from profkit.store import RunFilter, filter_runs, list_runs
 
         criteria = RunFilter(run_id=run_id, date=date, gpu=gpu, driver=driver, cuda=cuda, torch=torch, transformers=transformers, bitsandbytes=bitsandbytes,
@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
             raise ProfkitError(f"{listing.problems()[0]} (--strict: fix or remove it, or drop --strict to list it with a warning)")
         shown = filter_runs(listing.runs, criteria)
         if json_out is not None:
-            text = json_text(runs_to_dict(listing, shown, criteria))
+            text = json_text(listing.filtered(criteria).to_dict())
             write_json(text, json_out)
             if json_out == "-":
                 for line in problem_lines(listing, shown):

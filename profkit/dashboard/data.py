@@ -337,19 +337,18 @@ def _recommend_inputs(root: str, signature: tuple):
 
 
 def recommendations(inputs, gpu_key: str, config):
-    """`recommend(inputs, get_gpu(gpu_key), config)` as `profkit recommend` runs it, ranked best first."""
-    from profkit.analyses.recommend import recommend
+    """`Recommendations` for `inputs` on the catalog GPU `gpu_key`, as `profkit recommend` makes them."""
+    from profkit.analyses.recommend import recommendations as ranked
     from profkit.hardware.catalog import get_gpu
 
-    return recommend(inputs, get_gpu(gpu_key), config)
+    return ranked(inputs, get_gpu(gpu_key), config)
 
 
-def recommendations_markdown(recs, inputs, gpu_key: str, config) -> str:
-    """The `profkit recommend --markdown` report of these recommendations."""
-    from profkit.hardware.catalog import get_gpu
+def recommendations_markdown(recs) -> str:
+    """The `profkit recommend --markdown` report of these `Recommendations`."""
     from profkit.report.recommend_render import render_markdown, report_header
 
-    return render_markdown(recs, report_header(inputs, get_gpu(gpu_key), config, context_given=True))
+    return render_markdown(recs, report_header(recs, context_given=True))
 
 
 def measured_configs(inputs, precision: str, batch_size: int) -> list:

@@ -1,25 +1,12 @@
-"""Renderers for `profkit.analyses.estimate.Estimate`: JSON dict, Markdown, terminal (rich).
+"""Renderers for `profkit.analyses.estimate.Estimate`: Markdown and terminal (rich); the JSON form is
+`Estimate.to_dict()`.
 
 Memory is shown in GiB (2**30 bytes) with GB (1e9 bytes) beside the big figures; JSON carries bytes.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
-from profkit.analyses.estimate import ENGINE_BANDWIDTH_EFFICIENCY, Estimate
-
-
-def estimate_to_dict(est: Estimate) -> dict:
-    """Plain-JSON form: every Estimate field (bytes, ms, tokens/s as named) plus the notes."""
-    data = asdict(est)
-    data["weights"]["total_bytes"] = est.weights.total_bytes
-    data["decode_tokens_per_s_engine_range"] = list(est.decode_tokens_per_s_engine_range)
-    data["warnings"] = list(est.warnings)
-    data["measured"] = [asdict(m) for m in est.measured]
-    data["measured_notes"] = list(est.measured_notes)
-    data["notes"] = estimate_notes(est)
-    return data
+from profkit.analyses.estimate import Estimate, estimate_notes
 
 
 def _gib(n: float) -> str:
@@ -80,27 +67,6 @@ def _measured_row(m) -> tuple[str, str]:
     return (f"{m.label} on {where}",
             f"{m.tokens_per_s_per_sequence:,.1f} tok/s per sequence ({m.tokens_per_s_aggregate:,.1f} aggregate), TPOT {m.tpot_ms:.2f} ms; "
             f"{m.tokens_per_s_per_sequence / m.roofline_tokens_per_s:.0%} of its roofline at {m.context_len:,} tokens; {mbu}; from {m.source}")
-
-
-def estimate_notes(est: Estimate) -> list[str]:
-    """What the reader must keep in mind; warnings first."""
-    low, high = ENGINE_BANDWIDTH_EFFICIENCY
-    lo_tps, hi_tps = est.decode_tokens_per_s_engine_range
-    notes = list(est.warnings) + list(est.measured_notes)
-    notes.append(
-        "Speeds are upper bounds: bytes / bandwidth and FLOPs / peak, perfectly overlapped, at the GPU's "
-        f"{'measured' if est.gpu_source == 'measured' else 'datasheet'} numbers. Optimized engines (CUDA graphs, "
-        f"fused kernels: vLLM, TensorRT-LLM, gpt-fast) typically reach {low:.0%}-{high:.0%} of the bandwidth bound in "
-        f"decode, about {lo_tps:.0f}-{hi_tps:.0f} tok/s per sequence here (guidance, not a measurement). Hugging Face "
-        "eager generate is host/launch-bound and reaches far less (profkit's H200 reference run: bf16 batch 1 about 6% "
-        "of its bound; bitsandbytes int8, with host syncs in every int8 linear, under 2%)."
-    )
-    notes.append(
-        f"Memory: capacity as CUDA reports it; {est.cuda_context_bytes / 2**20:.0f} MiB for the CUDA context; "
-        f"activations = the prefill of one {est.context_len:,}-token sequence plus fp32 logits per sequence. "
-        "The first decode tokens run at the empty-cache rate; the rate falls as the KV cache fills."
-    )
-    return notes
 
 
 def render_markdown(est: Estimate) -> str:

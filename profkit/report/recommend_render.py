@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from profkit.analyses.recommend import Gain, Recommendation, RecommendConfig
+from profkit.analyses.recommend import Recommendation, Recommendations
 
 KIND_LABELS = {"precision": "Precision", "batch": "Batch size", "launch_overhead": "Launch overhead"}
 
@@ -29,65 +29,28 @@ class ReportHeader:
     nothing: str = ""  # why there is nothing to recommend (shown when there is no recommendation)
 
 
-def report_header(inputs, target, config: RecommendConfig, context_given: bool) -> ReportHeader:
-    """The header for `inputs` (RecommendInputs) on `target` (GpuSpec); `context_given`: the user chose the context."""
-    from profkit.analyses.recommend.grouping import nothing_reason
-
-    measured = sorted({c.context_len for c in inputs.configs if c.context_len})
-    used = f"the measurements used {', '.join(map(str, measured))}" if measured else ""
+def report_header(result: Recommendations, context_given: bool) -> ReportHeader:
+    """The header of `result`; `context_given`: the user chose the context length."""
+    used = f"the measurements used {', '.join(map(str, result.measured_context_lens))}" if result.measured_context_lens else ""
     note = "given" if context_given else "the default: give --context-len for yours"
     return ReportHeader(
-        model=inputs.model.name,
-        target_gpu=target.name,
-        context_len=config.context_len,
+        model=result.model,
+        target_gpu=result.target_gpu,
+        context_len=result.config.context_len,
         context_note="; ".join(x for x in (note, used) if x),
-        tpot_slo_ms=config.tpot_slo_ms,
-        ttft_slo_ms=config.ttft_slo_ms,
-        sources=tuple(inputs.sources),
-        notes=tuple(inputs.notes),
-        set_aside=tuple(inputs.set_aside),
-        nothing=nothing_reason(inputs),
+        tpot_slo_ms=result.config.tpot_slo_ms,
+        ttft_slo_ms=result.config.ttft_slo_ms,
+        sources=tuple(result.sources),
+        notes=tuple(result.notes),
+        set_aside=tuple(result.set_aside),
+        nothing=result.nothing,
     )
 
 
 # ---- JSON ------------------------------------------------------------------------------------------
-def recommendation_to_dict(r: Recommendation) -> dict:
-    """One recommendation as plain JSON-ready data (docs/recommend-json.md)."""
-    return {
-        "rank": r.rank,
-        "kind": r.kind,
-        "change": r.change,
-        "why": r.why,
-        "evidence": [{"text": e.text, "source": e.source, "measured": e.measured} for e in r.evidence],
-        "expected_gain": _gain_dict(r.expected_gain),
-        "measured": r.measured,
-        "confidence": r.confidence,
-        "confidence_reason": r.confidence_reason,
-        "how": list(r.how),
-        "target": dict(r.target),
-        "flags": list(r.flags),
-        "score": round(r.score, 3),
-        "details": r.details,
-    }
-
-
 def recommendations_to_json(recs: list[Recommendation]) -> list[dict]:
-    """`profkit recommend --json`: a list, best first."""
-    return [recommendation_to_dict(r) for r in recs]
-
-
-def _gain_dict(g: Gain) -> dict:
-    return {
-        "metric": g.metric,
-        "unit": "x",
-        "low": round(g.low, 3),
-        "high": round(g.high, 3),
-        "gpu": g.gpu,
-        "basis": g.basis,
-        "measured_range": None if g.measured_low is None else {
-            "low": round(g.measured_low, 3), "high": round(g.measured_high, 3), "gpu": g.measured_gpu},
-        "text": g.text,
-    }
+    """`profkit recommend --json`: a list, best first (docs/recommend-json.md)."""
+    return [r.to_dict() for r in recs]
 
 
 # ---- shared text -------------------------------------------------------------------------------------

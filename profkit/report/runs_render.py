@@ -1,45 +1,20 @@
-"""Renderers for the `profkit runs` listing (`profkit.store.Listing`): JSON dict (schema
-`profkit.runs/1`), Markdown and terminal (rich)."""
+"""Renderers for the `profkit runs` listing (`profkit.store.Listing`): Markdown and terminal (rich);
+the JSON form is `Listing.to_dict()` (schema `profkit.runs/1`)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from profkit.report.tables import Section, make_console, pack, print_section_table
 from profkit.store import Listing, RunFilter, RunInfo, display
 from profkit.store.records import PARTIAL, RUN, UNREADABLE
 
-SCHEMA = "profkit.runs/1"
 _COLUMNS = ("run id", "date", "GPU", "rank", "driver", "CUDA", "HIP", "torch", "transformers", "bitsandbytes",
             "precision", "batch", "mode", "decode tok/s", "TPOT ms", "configs")
 #: Columns that are numbers (never wrapped).
 _FIRST_NUMERIC = _COLUMNS.index("decode tok/s")
 #: Columns worth a line of their own above the table when every run has the same value.
 _COMMON = ("GPU", "driver", "CUDA", "HIP", "torch", "transformers", "bitsandbytes", "mode")
-
-
-def runs_to_dict(listing: Listing, shown: list[RunInfo], criteria: RunFilter | None = None) -> dict:
-    return {
-        "schema": SCHEMA,
-        "traces_dir": display(listing.root),
-        "filter": {k: v for k, v in (asdict(criteria) if criteria else {}).items() if v is not None},
-        "total_runs": len(listing.runs),
-        "runs": [_run(r) for r in shown],
-        "skipped": [{"path": display(s.path), "reason": s.reason} for s in listing.skipped],
-        "notes": list(listing.notes),
-    }
-
-
-def _run(r: RunInfo) -> dict:
-    d = asdict(r)
-    for key in ("run_id", "path"):
-        d[key] = display(d[key])
-    for c in d["configs"]:
-        c["name"] = display(c["name"])
-        c["trace_path"] = display(c["trace_path"]) if c["trace_path"] else None
-    d.update(precisions=r.precisions, batch_sizes=r.batch_sizes, prompt_lens=r.prompt_lens, modes=r.modes)
-    return d
 
 
 def _speed(values: list[float | None], digits: int = 1) -> str:

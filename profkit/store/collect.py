@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from profkit.errors import ProfkitError, TraceError
+from profkit.errors import ProfkitError, TraceError, option
 from profkit.store.header import trace_header
 from profkit.store.join import describe_trace, list_runs, read_run_folder
 from profkit.store.layout import MANIFEST_FILE, is_json_name, is_kineto_name
@@ -80,7 +80,7 @@ def _add_folder(out: Collection, folder: Path, seen: set[str], strict: bool) -> 
     listing = list_runs(folder, inspect_traces=False)
     problems = listing.problems()
     if strict and problems:
-        raise ProfkitError(f"{problems[0]} (--strict: fix or remove it, or drop --strict to skip it)")
+        raise ProfkitError(f"{problems[0]} ({option('strict')}: fix or remove it, or drop {option('strict')} to skip it)")
     out.notes += [f"skipped {p}" for p in (str(s) for s in listing.skipped)] + listing.notes
     before = len(out.runs)
     for run in listing.runs + listing.results:
@@ -134,7 +134,7 @@ def trace_entries(path, strict: bool = False) -> tuple[list[TraceEntry], list[st
         listing = list_runs(p, inspect_traces=False)
         problems = listing.problems()
         if strict and problems:
-            raise ProfkitError(f"{problems[0]} (--strict: fix or remove it, or drop --strict to skip it)")
+            raise ProfkitError(f"{problems[0]} ({option('strict')}: fix or remove it, or drop {option('strict')} to skip it)")
         runs = listing.runs
         notes = [f"skipped {s}" for s in listing.skipped] + listing.notes
     entries = []

@@ -17,14 +17,14 @@ Nothing fails the listing: an unreadable file becomes a row with a warning, or a
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from profkit.errors import ProfkitError, TraceError
 from profkit.store.header import TraceHeader, header_from_metadata, trace_header
 from profkit.store.layout import MANIFEST_FILE, is_json_name, is_kineto_name, trace_stem
 from profkit.store.manifest import ConfigEntry, Manifest, embedded_manifest, read_manifest
-from profkit.store.records import PARTIAL, RESULTS, RUN, TRACE, UNREADABLE, ConfigInfo, RunInfo
+from profkit.store.records import PARTIAL, RESULTS, RUN, TRACE, UNREADABLE, ConfigInfo, RunFilter, RunInfo, filter_runs
 from profkit.store.results import is_results_document, load_json_object, read_results
 from profkit.store.walk import Found, Skipped, display, regular_file, walk
 
@@ -42,10 +42,45 @@ class Listing:
     """What the walker did not read (symlinks out, loops, unreadable folders), each with its reason."""
     notes: list[str] = field(default_factory=list)
     """Files read but not usable (e.g. a results file that is not valid JSON), one line each."""
+    criteria: RunFilter | None = None
+    """The filter `runs` were narrowed by (`filtered`); None: every run."""
+    total_runs: int | None = None
+    """How many runs there were before the filter; None: not filtered."""
 
     def problems(self) -> list[str]:
         """Every skipped file, note and warning, one line each (what `--strict` refuses)."""
         return [str(s) for s in self.skipped] + self.notes + [w for r in self.runs + self.results for w in r.warnings]
+
+    def filtered(self, criteria: RunFilter) -> Listing:
+        """This listing with its runs narrowed by `criteria` (`total_runs` keeps the count before)."""
+        return replace(self, runs=filter_runs(self.runs, criteria), criteria=criteria, total_runs=len(self.runs))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data: the `profkit runs --json` document (schema `profkit.runs/1`)."""
+        return {
+            "schema": RUNS_SCHEMA,
+            "traces_dir": display(self.root),
+            "filter": {k: v for k, v in (asdict(self.criteria) if self.criteria else {}).items() if v is not None},
+            "total_runs": len(self.runs) if self.total_runs is None else self.total_runs,
+            "runs": [_run_dict(r) for r in self.runs],
+            "skipped": [{"path": display(s.path), "reason": s.reason} for s in self.skipped],
+            "notes": list(self.notes),
+        }
+
+    def to_frame(self):
+        """One row per configuration (a loose trace is one), with its run's set-up beside it: run id,
+        GPU, driver, CUDA/HIP, torch, transformers, bitsandbytes; precision, batch, mode, status and
+        un-profiled speeds."""
+        from profkit.frames import records_frame
+
+        run_keys = ("run_id", "kind", "state", "created", "model", "gpu_name", "rank", "driver_version", "cuda_runtime", "hip_runtime",
+                    "torch", "transformers", "bitsandbytes")
+        rows = []
+        for run in self.runs:
+            head = {k: getattr(run, k, None) for k in run_keys}
+            for c in run.configs or [None]:
+                rows.append({**head, **(asdict(c) if c is not None else {})})
+        return records_frame(rows)
 
     def traces(self) -> dict[str, tuple[RunInfo, ConfigInfo]]:
         """Root-relative trace name -> (run, configuration), for every configuration with a trace."""
@@ -418,3 +453,17 @@ def relative_name(root, path) -> str:
     except ValueError:
         return Path(path).name
     return Path(path).name if rel.startswith("..") else Path(rel).as_posix()
+
+
+RUNS_SCHEMA = "profkit.runs/1"
+
+
+def _run_dict(r: RunInfo) -> dict:
+    d = asdict(r)
+    for key in ("run_id", "path"):
+        d[key] = display(d[key])
+    for c in d["configs"]:
+        c["name"] = display(c["name"])
+        c["trace_path"] = display(c["trace_path"]) if c["trace_path"] else None
+    d.update(precisions=r.precisions, batch_sizes=r.batch_sizes, prompt_lens=r.prompt_lens, modes=r.modes)
+    return d

@@ -15,9 +15,9 @@ import zlib
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from profkit.errors import TraceError
+from profkit.errors import TraceError, option
 
-#: Largest decompressed trace read by default, in bytes (`--max-trace-bytes`). Real traces of long
+#: Largest decompressed trace read by default, in bytes (`load_trace(max_bytes=)`, `--max-trace-bytes`). Real traces of long
 #: runs reach a few GiB; past this a file is refused before it can exhaust memory.
 DEFAULT_MAX_TRACE_BYTES = 8 * 1024**3
 #: Decompressed bytes handed out at a time.
@@ -35,8 +35,8 @@ class TraceTooLarge(TraceError):
         self.max_bytes = max_bytes
         super().__init__(
             path,
-            f"unpacks to over {format_bytes(max_bytes)} (--max-trace-bytes); refused to protect memory. "
-            "If this really is one trace, raise --max-trace-bytes",
+            f"unpacks to over {format_bytes(max_bytes)} ({option('max_bytes')}); refused to protect memory. "
+            f"If this really is one trace, raise {option('max_bytes')}",
         )
 
 

@@ -14,7 +14,7 @@ from profkit.analyses.compare.sides import check_comparable, load_side, resolved
 from profkit.analyses.compare.verdict import compose_verdict
 from profkit.analyses.summary import TraceAnalysis
 from profkit.analyses.workload import describe_workload
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 from profkit.trace.model import Trace
 
 _REPEAT_NOTE = "the candidate has the baseline's exact set-up: this comparison is the run-to-run noise floor; it is pooled into the baseline for the other candidates"
@@ -88,9 +88,9 @@ def _significance_test(k_sigma: float | None, rel_floor: float | None) -> tuple[
     k_sigma = K_SIGMA if k_sigma is None else k_sigma
     rel_floor = REL_FLOOR if rel_floor is None else rel_floor
     if not k_sigma > 0:
-        raise ProfkitError(f"--k-sigma must be a positive number, got {k_sigma}")
+        raise ProfkitError(f"{option('k_sigma')} must be a positive number, got {k_sigma}")
     if not 0 <= rel_floor < 1:
-        raise ProfkitError(f"--rel-floor must be a fraction in [0, 1), got {rel_floor}")
+        raise ProfkitError(f"{option('rel_floor')} must be a fraction in [0, 1), got {rel_floor}")
     return k_sigma, rel_floor
 
 

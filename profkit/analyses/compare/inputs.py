@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 
 
 @dataclass
@@ -61,7 +61,7 @@ def _readable(trace_path: Path, notes: list[str], strict: bool) -> bool:
     except Exception as exc:  # noqa: BLE001 -- in a folder, one bad file is skipped, never the command
         problem = unreadable_reason(trace_path, exc)
         if strict:
-            raise ProfkitError(f"{problem} (--strict: fix or remove it, or drop --strict to skip it)") from None
+            raise ProfkitError(f"{problem} ({option('strict')}: fix or remove it, or drop {option('strict')} to skip it)") from None
         notes.append(f"skipped {problem}")
         return False
     return True

@@ -187,3 +187,17 @@ class CompareReport:
     notes: list[str] = field(default_factory=list)
     k_sigma: float = K_SIGMA  # the significance test used
     rel_floor: float = REL_FLOOR
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data: the `profkit compare --json` document (docs/compare-json.md)."""
+        from profkit.analyses.compare.document import report_to_dict
+
+        return report_to_dict(self)
+
+    def to_frame(self):
+        """The step-time changes as a pandas DataFrame: one row per comparison, phase and metric (wall,
+        GPU busy) with both medians, the change, and whether it is beyond noise."""
+        from profkit.analyses.compare.document import change_records
+        from profkit.frames import records_frame
+
+        return records_frame(change_records(self))

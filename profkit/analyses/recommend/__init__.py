@@ -26,6 +26,7 @@ from profkit.analyses.recommend.model import (
     PRECISION,
     Gain,
     Recommendation,
+    Recommendations,
     RecommendConfig,
 )
 from profkit.analyses.recommend.precision import precision_recommendation
@@ -40,8 +41,10 @@ __all__ = [
     "PRECISION",
     "Gain",
     "Recommendation",
+    "Recommendations",
     "RecommendConfig",
     "recommend",
+    "recommendations",
 ]
 
 
@@ -53,3 +56,23 @@ def recommend(inputs: RecommendInputs, target: GpuSpec, config: RecommendConfig 
     chosen = precision_rec.details.get("recommended_precision") if precision_rec else None
     recs = [precision_rec, p.fresh(batch_recommendation, chosen), p.fresh(launch_recommendation, chosen)]
     return rank([r for r in recs if r is not None])
+
+
+def recommendations(inputs: RecommendInputs, target: GpuSpec, config: RecommendConfig | None = None) -> Recommendations:
+    """`recommend` with what the recommendations are for: model, target, where the evidence came
+    from, what was set aside, and why there is nothing to recommend when there is nothing."""
+    from profkit.analyses.recommend.grouping import nothing_reason
+
+    config = config or RecommendConfig()
+    items = recommend(inputs, target, config)
+    return Recommendations(
+        items=items,
+        model=inputs.model.name,
+        target_gpu=target.name,
+        config=config,
+        sources=list(inputs.sources),
+        notes=list(inputs.notes),
+        set_aside=list(inputs.set_aside),
+        nothing="" if items else nothing_reason(inputs),
+        measured_context_lens=sorted({c.context_len for c in inputs.configs if c.context_len}),
+    )

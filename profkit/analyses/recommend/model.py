@@ -7,7 +7,7 @@ import math
 from dataclasses import dataclass, field
 
 from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN
-from profkit.errors import ProfkitError
+from profkit.errors import ProfkitError, option
 
 #: The user's GPU when none is named: the issue's question is about an A100 40GB.
 DEFAULT_TARGET_GPU = "a100-40gb-sxm"
@@ -50,10 +50,10 @@ class RecommendConfig:
 
     def __post_init__(self):
         if not isinstance(self.context_len, int) or self.context_len < 1:
-            raise ProfkitError(f"--context-len must be a whole number >= 1, got {self.context_len!r}")
-        for option, value in (("--tpot-slo-ms", self.tpot_slo_ms), ("--ttft-slo-ms", self.ttft_slo_ms)):
+            raise ProfkitError(f"{option('context_len')} must be a whole number >= 1, got {self.context_len!r}")
+        for name, value in (("tpot_slo_ms", self.tpot_slo_ms), ("ttft_slo_ms", self.ttft_slo_ms)):
             if value is not None and not value > 0:
-                raise ProfkitError(f"{option} must be a positive number of milliseconds, got {value}")
+                raise ProfkitError(f"{option(name)} must be a positive number of milliseconds, got {value}")
 
 
 @dataclass(frozen=True)
@@ -83,6 +83,19 @@ class Gain:
     def mid(self) -> float:
         return math.sqrt(max(self.low, 1e-9) * max(self.high, 1e-9))
 
+    def to_dict(self) -> dict:
+        return {
+            "metric": self.metric,
+            "unit": "x",
+            "low": round(self.low, 3),
+            "high": round(self.high, 3),
+            "gpu": self.gpu,
+            "basis": self.basis,
+            "measured_range": None if self.measured_low is None else {
+                "low": round(self.measured_low, 3), "high": round(self.measured_high or self.measured_low, 3), "gpu": self.measured_gpu},
+            "text": self.text,
+        }
+
 
 @dataclass
 class Recommendation:
@@ -102,3 +115,72 @@ class Recommendation:
     details: dict = field(default_factory=dict)  # kind-specific numbers
     score: float = 0.0
     rank: int = 0
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready data (docs/recommend-json.md)."""
+        return {
+            "rank": self.rank,
+            "kind": self.kind,
+            "change": self.change,
+            "why": self.why,
+            "evidence": [{"text": e.text, "source": e.source, "measured": e.measured} for e in self.evidence],
+            "expected_gain": self.expected_gain.to_dict(),
+            "measured": self.measured,
+            "confidence": self.confidence,
+            "confidence_reason": self.confidence_reason,
+            "how": list(self.how),
+            "target": dict(self.target),
+            "flags": list(self.flags),
+            "score": round(self.score, 3),
+            "details": self.details,
+        }
+
+
+@dataclass
+class Recommendations:
+    """Ranked recommendations (best first, iterable like a list) and what they are for: the model,
+    the target GPU and latency targets, where the evidence came from, what was set aside, and why
+    there is nothing to recommend when there is nothing."""
+
+    items: list[Recommendation]
+    model: str
+    target_gpu: str
+    config: RecommendConfig
+    sources: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    set_aside: list[str] = field(default_factory=list)  # evidence left out (the CPU, other models) and why
+    nothing: str = ""  # why there is nothing to recommend ("" when there is something)
+    measured_context_lens: list[int] = field(default_factory=list)  # the context lengths the measurements ran at
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Recommendation:
+        return self.items[index]
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "target_gpu": self.target_gpu,
+            "context_len": self.config.context_len,
+            "tpot_slo_ms": self.config.tpot_slo_ms,
+            "ttft_slo_ms": self.config.ttft_slo_ms,
+            "recommendations": [r.to_dict() for r in self.items],
+            "sources": list(self.sources),
+            "notes": list(self.notes),
+            "set_aside": list(self.set_aside),
+            "nothing": self.nothing,
+        }
+
+    def to_frame(self):
+        """One row per recommendation: rank, kind, change, expected gain (low, high, metric, basis),
+        measured or modelled, confidence."""
+        from profkit.frames import records_frame
+
+        columns = ("rank", "kind", "change", "gain_low", "gain_high", "gain_metric", "gain_basis", "measured", "confidence", "why")
+        return records_frame(({"rank": r.rank, "kind": r.kind, "change": r.change, "gain_low": r.expected_gain.low,
+                               "gain_high": r.expected_gain.high, "gain_metric": r.expected_gain.metric, "gain_basis": r.expected_gain.basis,
+                               "measured": r.measured, "confidence": r.confidence, "why": r.why} for r in self.items), columns)

@@ -6,7 +6,8 @@ import streamlit as st
 
 from profkit.analyses.compare import CompareReport
 from profkit.dashboard import charts, data, state, widgets
-from profkit.report.compare_render import SIGNIFICANCE_RULE, render_markdown
+from profkit.analyses.compare.document import SIGNIFICANCE_RULE
+from profkit.report.compare_render import render_markdown
 
 
 

@@ -7,11 +7,11 @@ import streamlit as st
 
 from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN, PRECISIONS
 from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig
-from profkit.analyses.recommend.grouping import nothing_reason
 from profkit.dashboard import charts, data, state, widgets
 from profkit.hardware.catalog import GPU_CATALOG
 from profkit.models import LLAMA_CONFIGS
-from profkit.report.estimate_render import estimate_notes, estimate_rows
+from profkit.analyses.estimate import estimate_notes
+from profkit.report.estimate_render import estimate_rows
 from profkit.report.recommend_render import KIND_LABELS
 
 GPU_KEYS = list(GPU_CATALOG)
@@ -45,7 +45,7 @@ with st.expander(f"Evidence read: {len(inputs.configs)} timed configurations, {l
 
 st.subheader(f"Ranked recommendations for {_gpu_name(target)} at {int(context_len):,} tokens")
 if not recs:
-    st.info(nothing_reason(inputs))
+    st.info(recs.nothing)
 for r in recs:
     with st.container(border=True):
         st.markdown(f"#### {r.rank}. {r.change}")
@@ -68,7 +68,7 @@ for r in recs:
             st.caption(r.target["scaling"])
 
 if recs:
-    st.download_button("Download as Markdown (as `profkit recommend --markdown`)", partial(data.recommendations_markdown, recs, inputs, target, config),
+    st.download_button("Download as Markdown (as `profkit recommend --markdown`)", partial(data.recommendations_markdown, recs),
                        file_name="recommendations.md", mime="text/markdown")
 
 # ---- what-if -------------------------------------------------------------------------------------
