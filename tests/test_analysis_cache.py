@@ -196,3 +196,40 @@ def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     assert "MARKER from the cached entry" in cli()
     assert "MARKER" not in cli("--no-cache")
     assert "MARKER" not in cli("--gpu", "h100-sxm")  # another GPU: another entry
+
+
+def test_a_restarted_dashboard_reads_its_analyses_from_disk(tmp_path, monkeypatch, computed):
+    """The dashboard keys an analysis as `analyze_file` does, with the manifest the store tells the
+    trace: a (doctored) entry on disk is what Run detail shows, and nothing is analyzed."""
+    from streamlit.testing.v1 import AppTest
+
+    from profkit.dashboard import data
+    from profkit.store import paths
+
+    name = "h100_llama3-8b_bf16_b1_static_compiled.pt.trace.json.gz"
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    shutil.copyfile(SAMPLES / name, traces / name)
+    monkeypatch.setenv("PROFKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv(paths.TRACES_DIR_ENV, str(traces))
+    path, _, _, told = data._analysis_key(traces, name)
+    done = acache.analyze_file(path, known_manifest=acache.orjson.loads(told))
+    done.analysis.warnings.append("MARKER from the disk cache")
+    cache.write_entry(traces / name, "analysis", acache._key(None, acache.orjson.loads(told)), acache._encode(done))
+    computed.clear()
+
+    at = AppTest.from_file(str(ROOT / "profkit" / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("views/detail.py").run()
+    assert not at.exception and "MARKER from the disk cache" in [w.value for w in at.warning]
+    assert computed == []
+
+
+def test_recommend_evidence_comes_from_the_cache(small, computed):
+    from profkit.analyses.evidence import inputs_from
+    from profkit.store import collect
+
+    first = inputs_from(collect([small.parent]))
+    again = inputs_from(collect([small.parent]))
+    assert len(computed) == 1 and [t.analysis for t in again.traces] == [t.analysis for t in first.traces]
+    assert len(inputs_from(collect([small.parent]), use_cache=False).traces) == 1 and len(computed) == 2
