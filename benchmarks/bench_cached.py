@@ -47,7 +47,7 @@ print(f"{t1 - t0:.4f} {t2 - t1:.4f}")
 
 def library(path: Path, env: dict) -> tuple[float, float]:
     """(import s, call s) of analyze_path(path) in a fresh process."""
-    r = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True, text=True, timeout=600, check=False)
     if r.returncode != 0:
         raise SystemExit(f"{path.name}: library call failed:\n{r.stderr[-2000:]}")
     imported, call = map(float, r.stdout.split())
@@ -57,7 +57,7 @@ def library(path: Path, env: dict) -> tuple[float, float]:
 def cli(path: Path, env: dict) -> float:
     """Wall seconds of `profkit analyze path` (terminal report into a pipe), a fresh process."""
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600, check=False)
     elapsed = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"{path.name}: profkit analyze failed:\n{r.stderr[-2000:]}")

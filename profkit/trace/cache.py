@@ -163,7 +163,7 @@ def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:
         if header != {"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source}:
             return None
         return data[start + size:]
-    except Exception:  # a corrupt or foreign entry is simply a miss
+    except Exception:  # noqa: BLE001 -- a corrupt or foreign entry is simply a miss
         return None
 
 
@@ -176,8 +176,7 @@ def write_entry(trace_path: Path, kind: str, key: str, payload: bytes) -> None:
         if target.is_symlink():
             return  # not ours to follow
         header = orjson.dumps({"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source})
-        with fileio.output_path(target) as tmp:
-            with open(tmp, "wb") as fh:
-                fh.write(_ENTRY_MAGIC + len(header).to_bytes(4, "little") + header + payload)
+        with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
+            fh.write(_ENTRY_MAGIC + len(header).to_bytes(4, "little") + header + payload)
     except (OSError, TypeError, ValueError):
         pass  # read-only home, full disk: the result still stands, uncached
