@@ -3,7 +3,8 @@
 Each measurement is its own process working on a fresh copy of the trace (so neither tool's
 caches help, and the OS page cache is warm for both). Reports wall time and peak RSS (from
 wait4) per tool, and the ratio. Then the cached path: a second `profkit analyze` of the same
-file, as a library call (in-process timer) and as a whole CLI command.
+file (parse and analysis from the cache), as a library call (in-process timer) and as a whole CLI
+command; benchmarks/bench_cached.py does this for every bundled trace.
 
     python benchmarks/bench_vs_hta.py [TRACE] [--rounds 3]
     python benchmarks/bench_vs_hta.py traces/external/tl_vllm_graph_capture.pt.trace.json.gz   # largest foreign trace
@@ -101,7 +102,7 @@ def main() -> None:
     print(f"{'profkit analyze (full, uncached)':32s}{med['profkit'][0]:14.2f}{med['profkit'][1]:14.0f}")
     print(f"{'HTA load+temporal+idle+kernel':32s}{med['hta'][0]:14.2f}{med['hta'][1]:14.0f}")
     print(f"speed-up: {med['hta'][0] / med['profkit'][0]:.2f}x faster; memory: {med['profkit'][1] / med['hta'][1]:.2f}x of HTA's peak RSS")
-    print(f"second analysis (parsed form cached): library call analyze_path() {statistics.median(lib_cached):.3f} s (+ {statistics.median(lib_import):.3f} s one-off import), whole CLI command {statistics.median(cli_cached):.2f} s")
+    print(f"second analysis (parse and analysis cached): library call analyze_path() {statistics.median(lib_cached):.3f} s (+ {statistics.median(lib_import):.3f} s one-off import), whole CLI command {statistics.median(cli_cached):.2f} s")
     print("targets: >=3x faster than HTA with no more memory; cached <=0.3 s library, <=1 s CLI")
 
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES
 
 if TYPE_CHECKING:
+    from profkit.analyses.cache import AnalyzedFile
     from profkit.analyses.compare import CompareReport
     from profkit.analyses.estimate import Estimate
     from profkit.analyses.recommend import Recommendations
@@ -55,18 +56,45 @@ def analyze(
     max_bytes: int = DEFAULT_MAX_TRACE_BYTES,
 ) -> TraceAnalysis:
     """Steps and phases, kernel categories, idle gaps and their causes, bandwidth/MBU/MFU and a
-    verdict per phase, of one trace (a loaded `Trace` or a path).
+    verdict per phase, of one trace (a path, or a loaded `Trace`).
 
     The GPU is matched from the trace; `gpu` (a catalog key) replaces it, `bandwidth_gbps` (measured
     DRAM GB/s) or `ceilings` (a run-results JSON with measured ceilings of the same GPU) replace its
-    datasheet numbers; `bandwidth_gbps` alone judges a GPU the catalog does not know.
+    datasheet numbers; `bandwidth_gbps` alone judges a GPU the catalog does not know. A path's
+    analysis is cached on disk with its parse (`use_cache=False` reads and analyzes it again).
     """
+    if isinstance(trace, (str, Path)):
+        return analyzed_file(trace, gpu, bandwidth_gbps, ceilings, use_cache, max_bytes).analysis
     from profkit.analyses.summary import analyze_trace
+
+    return analyze_trace(trace, _judge_against(trace, gpu, bandwidth_gbps, ceilings))
+
+
+def analyzed_file(
+    path: PathLike,
+    gpu: str | None = None,
+    bandwidth_gbps: float | None = None,
+    ceilings: PathLike | None = None,
+    use_cache: bool = True,
+    max_bytes: int = DEFAULT_MAX_TRACE_BYTES,
+) -> AnalyzedFile:
+    """`analyze` of a trace file with its workload and reading warnings (`AnalyzedFile`), from the
+    analysis cache when it holds this file judged against this GPU. With a GPU option the trace is
+    loaded first: the GPU to judge against depends on what it recorded."""
+    from profkit.analyses.cache import analyze_file
+
+    if gpu is None and bandwidth_gbps is None and ceilings is None:
+        return analyze_file(path, None, use_cache=use_cache, max_bytes=max_bytes)
+    trace = load_trace(path, use_cache=use_cache, max_bytes=max_bytes)
+    spec = _judge_against(trace, gpu, bandwidth_gbps, ceilings)
+    return analyze_file(path, spec, use_cache=use_cache, max_bytes=max_bytes, trace=trace)
+
+
+def _judge_against(trace: Trace, gpu: str | None, bandwidth_gbps: float | None, ceilings: PathLike | None):
     from profkit.hardware.resolve import gpu_for_trace
 
-    loaded = trace if not isinstance(trace, (str, Path)) else load_trace(trace, use_cache=use_cache, max_bytes=max_bytes)
-    device = loaded.device_properties[0] if loaded.device_properties else {}
-    return analyze_trace(loaded, gpu_for_trace(device, gpu, bandwidth_gbps, ceilings, where=loaded.path))
+    device = trace.device_properties[0] if trace.device_properties else {}
+    return gpu_for_trace(device, gpu, bandwidth_gbps, ceilings, where=trace.path)
 
 
 def compare(

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from profkit.analyses.summary import TraceAnalysis, analyze_trace
+from profkit.analyses.summary import TraceAnalysis
 from profkit.errors import ProfkitError, option
 from profkit.hardware.catalog import GpuSpec, match_gpu
 from profkit.models import LLAMA_CONFIGS, LlamaShape
@@ -127,8 +127,11 @@ def load_inputs(paths, model: str | None = None, use_cache: bool = True, strict:
 
 def inputs_from(collection, use_cache: bool = True, strict: bool = False) -> RecommendInputs:
     """`RecommendInputs` of everything in a `profkit.store.Collection` (all models and devices: see
-    `select_evidence`). Each trace is parsed through the trace model and analysed; a trace found in a
+    `select_evidence`). Each trace is analysed (`analyze_file`: from the analysis cache when it holds
+    the file; the trace itself is loaded only for bitsandbytes' outlier-check cost); a trace found in a
     folder that cannot be parsed is skipped with a note (an error if `strict` or if it was named)."""
+    from profkit.analyses.cache import analyze_file
+    from profkit.store import known_manifest
     from profkit.store.join import unreadable_reason
     from profkit.trace import load_trace
 
@@ -154,18 +157,22 @@ def inputs_from(collection, use_cache: bool = True, strict: bool = False) -> Rec
             if c.status != "ok" or not c.trace_path or c.trace_path in seen:
                 continue
             seen.add(c.trace_path)
+            known = known_manifest(run, c)  # told to a trace that embeds no manifest (in memory only)
             try:
-                trace = load_trace(c.trace_path, use_cache=use_cache)
+                done = analyze_file(c.trace_path, use_cache=use_cache, known_manifest=known)
             except Exception as exc:  # noqa: BLE001 -- a bad file in a folder is skipped with a note
                 if strict or run.path not in collection.found_in_folders:
                     raise
                 inputs.notes.append(f"skipped {unreadable_reason(c.trace_path, exc)}")
                 continue
-            if trace.manifest is None:
-                from profkit.store import known_manifest
 
-                trace.metadata["profkit_manifest"] = known_manifest(run, c)  # in memory only
-            inputs.traces.append(trace_evidence(trace, analyze_trace(trace), c if run.kind == "run" else None))
+            def loaded(path=c.trace_path, known=known):
+                trace = load_trace(path, use_cache=use_cache)
+                if trace.manifest is None:
+                    trace.metadata["profkit_manifest"] = known
+                return trace
+
+            inputs.traces.append(trace_evidence(loaded, done.analysis, c if run.kind == "run" else None, workload=done.workload))
     if not inputs.configs and not inputs.traces:
         raise ProfkitError(f"nothing to recommend from in {', '.join(collection.sources) or 'the paths given'}: no measured configuration and no trace")
     return inputs
@@ -204,21 +211,25 @@ def _shape(shape: dict, source: str) -> LlamaShape:
         raise ProfkitError(f"{source}: model.shape is not a Llama shape ({exc}); give {option('model')}") from None
 
 
-def trace_evidence(trace, analysis: TraceAnalysis, config=None) -> TraceEvidence:
+def trace_evidence(trace, analysis: TraceAnalysis, config=None, workload=None) -> TraceEvidence:
     """A `TraceEvidence` for one analysed trace: its workload, model, device, GPU and the bitsandbytes
-    outlier-check cost. `config`: the run manifest's `profkit.store.ConfigInfo` when the trace came with one."""
+    outlier-check cost. `trace`: the Trace, or a function returning it (called only when the int8
+    outlier-check cost is needed). `config`: the run manifest's `profkit.store.ConfigInfo` when the
+    trace came with one. `workload`: `describe_workload(trace, analysis)` when the caller has it."""
     from profkit.analyses.workload import describe_workload
 
-    w = describe_workload(trace, analysis)
+    if workload is None and callable(trace):
+        trace = trace()
+    w = workload or describe_workload(trace, analysis)
     if config is not None and config.precision and config.batch_size:
         precision, batch, prompt, mode, source = config.precision, config.batch_size, config.prompt_len, config.mode or "eager", "run manifest"
     else:
         precision, batch, prompt, mode, source = w.precision, w.batch_size, w.prompt_len, w.mode or "eager", f"trace ({w.source})"
     decode = [s for s in analysis.steps if s.phase == "decode" and not s.outlier]
-    check_ms = int8_outlier_check_ms(trace, decode) if precision == "int8" else None
+    check_ms = int8_outlier_check_ms(trace() if callable(trace) else trace, decode) if precision == "int8" else None
     gpu = match_gpu(analysis.metadata.gpu_name or "", analysis.metadata.memory_bytes) if analysis.metadata.gpu_name else None
     return TraceEvidence(
-        path=str(trace.path),
+        path=analysis.metadata.path,
         analysis=analysis,
         precision=precision,
         batch_size=batch,

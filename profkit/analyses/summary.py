@@ -14,6 +14,7 @@ from profkit.analyses.vocabulary import platform
 from profkit.trace.metadata import trace_rank
 from profkit.hardware.catalog import GpuSpec, identify_gpu
 from profkit.trace.model import KERNEL, Trace
+from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES
 
 
 @dataclass
@@ -296,8 +297,10 @@ def _cpu_ops(trace: Trace, top_n: int = 15) -> list[CpuOp]:
     return [CpuOp(trace.name(int(i)), int(counts[i]), float(sums[i]) / 1e6) for i in order if counts[i]]
 
 
-def analyze_path(path, gpu: GpuSpec | None = None, use_cache: bool = True) -> TraceAnalysis:
-    """Load (cached) and analyze one trace file."""
-    from profkit.trace import load_trace
+def analyze_path(path, gpu: GpuSpec | None = None, use_cache: bool = True, *, max_bytes: int = DEFAULT_MAX_TRACE_BYTES) -> TraceAnalysis:
+    """Load and analyze one trace file. With `use_cache`, the parse and the analysis both come from
+    the on-disk cache while the file is unchanged (`profkit.analyses.cache`); False reads and
+    analyzes it again. A file that unpacks to more than `max_bytes` is refused (TraceTooLarge)."""
+    from profkit.analyses.cache import analyze_file
 
-    return analyze_trace(load_trace(path, use_cache=use_cache), gpu)
+    return analyze_file(path, gpu, use_cache=use_cache, max_bytes=max_bytes).analysis

@@ -23,29 +23,35 @@ def analyze(
     gpu: Optional[str] = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
     bandwidth_gbps: Optional[float] = typer.Option(None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."),
     ceilings: Optional[Path] = typer.Option(None, "--ceilings", help="Run-results JSON with measured 'ceilings' (copy GB/s, matmul TFLOP/s) of the same GPU; MBU/MFU are then judged against them."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Parse the trace files again instead of using the parsed-trace cache."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Read and analyze the trace files again instead of using the cache (parsed traces and their analyses)."),
     hta: bool = typer.Option(False, "--hta", help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace."),
     max_trace_bytes: Optional[str] = typer.Option(None, "--max-trace-bytes", metavar="SIZE", help=f"Refuse a trace whose JSON unpacks to more than SIZE (bytes, or e.g. 512MiB, 16GiB; default {format_bytes(DEFAULT_MAX_TRACE_BYTES)})."),
     strict: bool = typer.Option(False, "--strict", help="Stop at a trace file in a directory that cannot be read, instead of skipping it with a warning."),
 ) -> None:
     """Steps and phases, kernel categories, idle gaps and their causes, bandwidth, and a verdict per phase."""
-    from profkit.analyses.workload import describe_workload
-    from profkit.api import analyze
+    from profkit.api import analyzed_file
 
     limit = _size_option(max_trace_bytes, DEFAULT_MAX_TRACE_BYTES)
     analyses, workloads = [], []
-    for trace, from_directory in _load_traces(traces, limit, not no_cache, strict):
+    for path, from_directory in _trace_files(traces, strict):
         try:
-            analysis = analyze(trace, gpu=gpu, bandwidth_gbps=bandwidth_gbps, ceilings=ceilings)
+            done = analyzed_file(path, gpu=gpu, bandwidth_gbps=bandwidth_gbps, ceilings=ceilings, use_cache=not no_cache, max_bytes=limit)
+        except TraceError as exc:
+            if strict or not from_directory:
+                raise
+            warn(f"{error_text(exc)} (skipped; --strict makes this an error)")
+            continue
         except ProfkitError:
             raise
         except Exception as exc:  # one trace that breaks an analysis must not sink a whole directory
             if strict or not from_directory:
                 raise
-            warn(f"{trace.path}: could not be analyzed ({type(exc).__name__}: {exc}); skipped")
+            warn(f"{path}: could not be analyzed ({type(exc).__name__}: {exc}); skipped")
             continue
-        analyses.append(analysis)
-        workloads.append(describe_workload(trace, analysis))
+        for note in done.trace_warnings:
+            warn(f"{path}: {note}")
+        analyses.append(done.analysis)
+        workloads.append(done.workload)
     if not analyses:
         raise ProfkitError(f"{', '.join(map(str, traces))}: no trace could be read or analyzed (see the warnings above)")
     _emit(analyses, workloads, json_out, markdown)
@@ -62,33 +68,20 @@ def _size_option(text: str | None, default: int) -> int:
         raise ProfkitError(f"{option('max_bytes')}: {exc}") from None
 
 
-def _load_traces(inputs: list[Path], max_bytes: int, use_cache: bool, strict: bool):
-    """(Trace, came from a directory) for each trace file of `inputs`, its reading warnings printed.
-    A file named on the command line that cannot be read is an error; one found in a directory is
-    skipped with a warning (an error with --strict)."""
+def _trace_files(inputs: list[Path], strict: bool):
+    """(trace file, came from a directory) for each trace file of `inputs`, through the run store's
+    walker (links out of a folder are not read; what it skips is a warning, an error with --strict)."""
     from profkit.store import find_traces
-    from profkit.trace import load_trace
 
-    loaded = []
     for given in inputs:
         from_directory = given.is_dir()
-        paths, skipped = find_traces([given])  # the run store's walker: links out of a folder are not read
+        paths, skipped = find_traces([given])
         if skipped and strict:
             raise ProfkitError(f"{skipped[0]} ({option('strict')})")
         for line in skipped:
             warn(f"{line} (skipped; --strict makes this an error)")
         for path in paths:
-            try:
-                trace = load_trace(path, use_cache=use_cache, max_bytes=max_bytes)
-            except TraceError as exc:
-                if strict or not from_directory:
-                    raise
-                warn(f"{error_text(exc)} (skipped; --strict makes this an error)")
-                continue
-            for note in trace.warnings:
-                warn(f"{trace.path}: {note}")
-            loaded.append((trace, from_directory))
-    return loaded
+            yield path, from_directory
 
 
 def _emit(analyses, workloads, json_out, markdown) -> None:

@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 -- a bug on one page: one line, never a traceback in the browser
         first = str(exc).splitlines()[0] if str(exc) else ""
         st.error(f"This page could not be drawn ({type(exc).__name__}: {first}); the other pages still work.")
+    from profkit.dashboard.widgets import preload_charts
+
+    preload_charts()  # after the page: its own content comes first
 
 
 if __name__ == "__main__":

@@ -29,6 +29,14 @@ def _layout(fig: go.Figure, name: str, title: str, height: int = 360) -> go.Figu
     return fig
 
 
+def blank() -> go.Figure:
+    """An empty, transparent 10 x 10 pixel figure (plotly's smallest; `widgets.preload_charts`)."""
+    fig = go.Figure()
+    fig.update_layout(meta="blank", width=10, height=10, margin=dict(l=0, r=0, t=0, b=0), showlegend=False,
+                      xaxis=dict(visible=False), yaxis=dict(visible=False), paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)")
+    return fig
+
+
 def step_timeline(steps) -> go.Figure:
     """Wall vs GPU-busy time per ProfilerStep (`Step` list); outlier steps marked in red."""
     labels = [f"{s.name.replace('ProfilerStep', '')} {s.phase}" for s in steps]

@@ -8,8 +8,10 @@ points outside the traces directory says so).
 
 Parsed traces and their analyses are held with `st.cache_resource` (shared, never copied: pages
 only read them), keyed by the file's path, size and modification time, so a rewritten file is
-analyzed again. Below that, `load_trace` keeps its own on-disk cache across restarts. Uploaded
-traces live in the session (`state.uploads`).
+analyzed again. Below that, both are kept on disk across restarts: analyses (with the workload) by
+`profkit.analyses.cache.analyze_file`, exactly as `profkit analyze` stores them, so a page that
+shows an analysis after a restart reads it back without loading or analyzing the trace; parsed
+traces by `load_trace`. Uploaded traces live in the session (`state.uploads`).
 """
 
 from __future__ import annotations
@@ -69,10 +71,14 @@ def _trace(path: str, size: int, mtime_ns: int):
 
 
 @st.cache_resource(show_spinner="Analyzing trace…", max_entries=32)
-def _analysis(path: str, size: int, mtime_ns: int):
-    from profkit.analyses.summary import analyze_trace
+def _analyzed(path: str, size: int, mtime_ns: int, told: str):
+    """`analyze_file`: the analysis and workload of the file, from the on-disk cache when it holds them.
+    `told`: the manifest the store knows for the trace as JSON (applied only to a trace that embeds none)."""
+    import orjson
 
-    return analyze_trace(_trace(path, size, mtime_ns))
+    from profkit.analyses.cache import analyze_file
+
+    return analyze_file(path, known_manifest=orjson.loads(told))
 
 
 def _file_key(root: Path, ref: str) -> tuple[str, int, int]:
@@ -82,6 +88,18 @@ def _file_key(root: Path, ref: str) -> tuple[str, int, int]:
     except OSError as exc:
         raise ProfkitError(f"{ref}: cannot read ({exc.strerror or exc})") from None
     return str(path), st_.st_size, st_.st_mtime_ns
+
+
+def _analysis_key(root: Path, ref: str) -> tuple[str, int, int, str]:
+    """The file's key plus what the store knows about it (`known_manifest`, as JSON): the analysis of
+    a trace without a manifest shows the store's versions and workload, as `profkit compare` does."""
+    import orjson
+
+    from profkit.store import known_manifest
+
+    key = _file_key(root, ref)  # refuses a ref the listing does not hold, saying why
+    run, config = _index(root)[ref]
+    return (*key, orjson.dumps(known_manifest(run, config), option=orjson.OPT_SORT_KEYS).decode())
 
 
 def _told(root: Path, ref: str, key: tuple):
@@ -107,9 +125,7 @@ def analysis(root: Path, ref: str):
     """The `TraceAnalysis` for a trace ref, exactly as `profkit analyze` computes it."""
     if state.is_upload(ref):
         return _upload(ref)[2]
-    key = _file_key(root, ref)
-    _told(root, ref, key)
-    return _analysis(*key)
+    return _analyzed(*_analysis_key(root, ref)).analysis
 
 
 def _upload(ref: str):
@@ -176,16 +192,7 @@ def workload(root: Path, ref: str):
 
     if state.is_upload(ref):
         return describe_workload(trace(root, ref), analysis(root, ref))
-    key = _file_key(root, ref)
-    _told(root, ref, key)
-    return _workload(*key)
-
-
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _workload(path: str, size: int, mtime_ns: int):
-    from profkit.analyses.workload import describe_workload
-
-    return describe_workload(_trace(path, size, mtime_ns), _analysis(path, size, mtime_ns))
+    return _analyzed(*_analysis_key(root, ref)).workload
 
 
 def run_extras(root: Path, ref: str):
@@ -284,9 +291,9 @@ def comparison(root: Path, baseline: str, candidate: str, baseline_repeats: tupl
     if any(state.is_upload(r) for r in refs):
         side = lambda rs: [(trace(root, r), analysis(root, r)) for r in rs]  # noqa: E731
         return compare_traces(side((baseline, *baseline_repeats)), side((candidate,)))
-    keys = tuple(_file_key(root, r) for r in refs)
+    keys = tuple(_analysis_key(root, r) for r in refs)
     for ref, key in zip(refs, keys):
-        _told(root, ref, key)
+        _told(root, ref, key[:3])
     return _comparison(keys[:-1], keys[-1])
 
 
@@ -294,7 +301,7 @@ def comparison(root: Path, baseline: str, candidate: str, baseline_repeats: tupl
 def _comparison(baseline_keys: tuple, candidate_key: tuple):
     from profkit.analyses.compare import compare_traces
 
-    side = lambda keys: [(_trace(*k), _analysis(*k)) for k in keys]  # noqa: E731
+    side = lambda keys: [(_trace(*k[:3]), _analyzed(*k).analysis) for k in keys]  # noqa: E731
     return compare_traces(side(baseline_keys), side((candidate_key,)))
 
 

@@ -90,6 +90,22 @@ def plot(fig) -> None:
     st.plotly_chart(fig, config={"displaylogo": False})
 
 
+_CHARTS_LOADED = "profkit.charts_loaded"
+
+
+def preload_charts() -> None:
+    """Once per browser session, after its first page: an empty, transparent 10-pixel chart at the foot of the
+    sidebar. The browser loads Streamlit's plotly bundle (4.7 MB of JavaScript, ~1 s on 2 cores) with
+    the first chart a tab draws; loaded behind the first page, it no longer delays the first switch
+    to a page with charts (benchmarks/bench_dashboard.py)."""
+    if st.session_state.get(_CHARTS_LOADED):
+        return
+    st.session_state[_CHARTS_LOADED] = True
+    from profkit.dashboard.charts import blank
+
+    st.sidebar.plotly_chart(blank(), config={"staticPlot": True, "displayModeBar": False}, width="content")
+
+
 def go(page: str, query_params: dict | None = None) -> None:
     """Switch to one of the app's pages by its url path ("detail", "compare", ...), with these query parameters."""
     from profkit.dashboard.app import PAGES, PAGES_DIR

@@ -6,6 +6,10 @@ same path, size and modification time and a content fingerprint (a hash of the f
 its first and last 64 KiB) that is checked against the file on every read. Anything else under
 the key — another trace's entry, a foreign .npz, a damaged file — is a miss, never a report.
 
+Beside the parse, other results computed from the file (the analyses: `profkit.analyses.cache`)
+are kept as *side entries*: opaque bytes under a kind and a key the caller chooses, found and
+verified against the file exactly as the parse is (`read_entry` / `write_entry`).
+
 Location: `$PROFKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/profkit`, else `~/.cache/profkit`. A cache
 that cannot be read or written is ignored (never an error); a failed write leaves no temporary file.
 """
@@ -63,11 +67,14 @@ def fingerprint(path: Path, size: int) -> str:
 
 
 def cache_path(trace_path: Path, source: dict | None = None) -> Path:
-    source = source or _source(trace_path)
-    key = f"{CACHE_FORMAT}|{source['path']}|{source['size']}|{source['mtime_ns']}"
-    digest = hashlib.sha1(key.encode()).hexdigest()[:20]
-    readable = _UNSAFE_NAME.sub("_", Path(trace_path).name)[:80]
-    return cache_dir() / f"{readable}.{digest}.npz"
+    return _entry_path(trace_path, source or _source(trace_path), "npz")
+
+
+def _entry_path(trace_path: Path, source: dict, suffix: str, key: str = "") -> Path:
+    parts = [str(CACHE_FORMAT), source["path"], str(source["size"]), str(source["mtime_ns"])] + ([key] if key else [])
+    digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
+    readable = _UNSAFE_NAME.sub("_", Path(source["path"]).name)[:80]  # the file's own name: every link to it shares the entry
+    return cache_dir() / f"{readable}.{digest}.{suffix}"
 
 
 def read(trace_path: Path) -> Trace | None:
@@ -127,3 +134,49 @@ def write(trace_path: Path, trace: Trace) -> None:
             np.savez(fh, **arrays)
     except (OSError, TypeError, ValueError):
         pass  # read-only home, full disk, or metadata orjson cannot write: analysis still works, uncached
+
+
+# ---- side entries: other results computed from the file ------------------------------------------
+_ENTRY_MAGIC = b"profkit-entry\n"
+_KIND = re.compile(r"[a-z]+")
+
+
+def entry_path(trace_path: Path, kind: str, key: str, source: dict | None = None) -> Path:
+    """Where the side entry `kind`/`key` of `trace_path` lives (`kind`: lower-case letters, e.g. "analysis")."""
+    if not _KIND.fullmatch(kind):
+        raise ValueError(f"cache entry kind must be lower-case letters, got {kind!r}")
+    return _entry_path(trace_path, source or _source(trace_path), kind, f"{kind}|{key}")
+
+
+def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:
+    """The bytes stored as `kind`/`key` for this very file (same path, size, mtime and content
+    fingerprint), or None: a missing, foreign, damaged or unreadable entry is a miss."""
+    try:
+        source = _source(trace_path)
+        with open(entry_path(trace_path, kind, key, source), "rb") as fh:
+            data = fh.read()
+        if not data.startswith(_ENTRY_MAGIC):
+            return None
+        start = len(_ENTRY_MAGIC) + 4
+        size = int.from_bytes(data[len(_ENTRY_MAGIC):start], "little")
+        header = orjson.loads(data[start:start + size])
+        if header != {"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source}:
+            return None
+        return data[start + size:]
+    except Exception:  # noqa: BLE001 -- a corrupt or foreign entry is simply a miss
+        return None
+
+
+def write_entry(trace_path: Path, kind: str, key: str, payload: bytes) -> None:
+    """Store `payload` as the `kind`/`key` entry of `trace_path`; silently nothing if the cache cannot be written."""
+    try:
+        source = _source(trace_path)
+        target = entry_path(trace_path, kind, key, source)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.is_symlink():
+            return  # not ours to follow
+        header = orjson.dumps({"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source})
+        with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
+            fh.write(_ENTRY_MAGIC + len(header).to_bytes(4, "little") + header + payload)
+    except (OSError, TypeError, ValueError):
+        pass  # read-only home, full disk: the result still stands, uncached
