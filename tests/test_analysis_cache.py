@@ -188,8 +188,14 @@ def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     assert entries() == [name]
 
     def cli(*args):
-        r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(small), "--markdown", *args],
-                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"}, check=False)
+        r = subprocess.run(
+            [sys.executable, "-m", "profkit", "analyze", str(small), "--markdown", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+            check=False,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout
 

@@ -78,6 +78,7 @@ def assert_one_error_line(r: Run, *texts: str) -> None:
 
 def assert_possible_figures(report: dict) -> None:
     """Every number finite and non-negative, fractions within [0, 1], busy within wall."""
+
     def walk(value, key=""):
         if isinstance(value, dict):
             for k, v in value.items():
@@ -398,7 +399,9 @@ def test_json_through_a_symlink_writes_the_target(base, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.json"]  # no temporary file left
 
 
-@pytest.mark.parametrize("where, problem", [("missing/report.json", "No such file or directory"), ("out", "Is a directory"), ("loop.json", "Too many levels of symbolic links")])
+@pytest.mark.parametrize(
+    "where, problem", [("missing/report.json", "No such file or directory"), ("out", "Is a directory"), ("loop.json", "Too many levels of symbolic links")]
+)
 def test_json_to_an_impossible_place_is_one_line(where, problem, base, tmp_path):
     path = bad_inputs.write(tmp_path / "t.json.gz", base.text)
     (tmp_path / "out").mkdir()

@@ -53,6 +53,7 @@ def linear_out_rows(shape) -> int:
 
 # ---- one sweep, read back by many tests ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("traces")
@@ -79,8 +80,7 @@ def test_manifest_run_level_fields(sweep):
     _, m = sweep
     assert m["run_id"] == "ci" and m["host"] and m["created"][:4].isdigit()
     env = m["environment"]
-    for key in ("gpu_name", "gpu_count", "driver_version", "cuda_runtime", "cudnn", "torch", "transformers",
-                "bitsandbytes", "python", "platform", "device"):
+    for key in ("gpu_name", "gpu_count", "driver_version", "cuda_runtime", "cudnn", "torch", "transformers", "bitsandbytes", "python", "platform", "device"):
         assert key in env
     if not torch.cuda.is_available():
         assert env["device"] == "cpu" and env["gpu_name"] is None
@@ -184,6 +184,7 @@ def test_nvml_samples_file(sweep):
 
 # ---- models ----------------------------------------------------------------------------------
 
+
 def test_int8_model_uses_real_linear8bitlt_layers():
     import bitsandbytes as bnb
 
@@ -243,8 +244,18 @@ def test_checkpoint_folder_loads_like_users_do(tmp_path):
         assert int8.weights_bytes == load_model("tiny", False, "int8", "cpu", 6.0, 0).weights_bytes
         precisions = ("int8", "bf16")
 
-    cfg = RunConfig(model_path=str(ckpt), precisions=precisions, batch_sizes=(1,), prompt_len=8, new_tokens=3,
-                    profile_steps=2, prompt_text="w1 w2 w3", layer_ranges=True, out_dir=str(tmp_path / "out"), run_id="ck")
+    cfg = RunConfig(
+        model_path=str(ckpt),
+        precisions=precisions,
+        batch_sizes=(1,),
+        prompt_len=8,
+        new_tokens=3,
+        profile_steps=2,
+        prompt_text="w1 w2 w3",
+        layer_ranges=True,
+        out_dir=str(tmp_path / "out"),
+        run_id="ck",
+    )
     result = run_sweep(cfg)
     assert result.manifest["model"]["source"] == "path" and result.manifest["model"]["path"] == str(ckpt)
     for c in result.manifest["configs"]:
@@ -257,8 +268,7 @@ def test_checkpoint_folder_loads_like_users_do(tmp_path):
 
 def test_compiled_mode_runs_on_cpu(tmp_path):
     """Static KV cache + torch.compile (no CUDA graphs on a CPU); same trace shape as eager."""
-    cfg = RunConfig(precisions=("fp16",), batch_sizes=(1,), modes=("compiled",), out_dir=str(tmp_path), run_id="c",
-                    **SMALL)
+    cfg = RunConfig(precisions=("fp16",), batch_sizes=(1,), modes=("compiled",), out_dir=str(tmp_path), run_id="c", **SMALL)
     result = run_sweep(cfg)
     (c,) = result.manifest["configs"]
     assert c["status"] == "ok", c["error"]
@@ -287,12 +297,13 @@ def test_compiled_and_eager_generate_the_same_tokens():
                 out.append(loop.decode(out[-1]))
         return torch.stack(out, dim=1).tolist()
 
-    reference = loaded.model.generate(ids, max_new_tokens=5, do_sample=False)[:, ids.shape[1]:].tolist()
+    reference = loaded.model.generate(ids, max_new_tokens=5, do_sample=False)[:, ids.shape[1] :].tolist()
     assert tokens("eager") == reference
     assert tokens("compiled") == reference
 
 
 # ---- failures, interrupts, resume ------------------------------------------------------------
+
 
 def _fail_for(monkeypatch, failures: dict):
     """Make _measure raise failures[config name] for the named configurations."""
@@ -389,23 +400,27 @@ def test_atomic_writes_leave_old_content_or_nothing(tmp_path, monkeypatch):
 
 # ---- options and the command line ---------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, name, flag", [
-    (dict(precisions=("int4",)), "precisions", "--precisions"),
-    (dict(precisions=()), "precisions", "--precisions"),
-    (dict(batch_sizes=(0,)), "batch_sizes", "--batch-sizes"),
-    (dict(modes=("jit",)), "modes", "--mode"),
-    (dict(new_tokens=1), "new_tokens", "--new-tokens"),
-    (dict(prompt_len=0), "prompt_len", "--prompt-len"),
-    (dict(profile_steps=0), "profile_steps", "--profile-steps"),
-    (dict(int8_threshold=-1.0), "int8_threshold", "--int8-threshold"),
-    (dict(device="tpu"), "device", "--device"),
-    (dict(run_id="../x"), "run_id", "--run-id"),
-    (dict(resume=True), "resume", "--resume"),
-    (dict(model_path="/nonexistent", model_config="tiny"), "model_path", "--model"),
-    (dict(model_path="/nonexistent"), "model_path", "--model"),
-    (dict(prompt_text="hi"), "prompt_text", "--prompt-text"),
-    (dict(layer_ranges=True, modes=("compiled",)), "layer_ranges", "--layer-ranges"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, name, flag",
+    [
+        (dict(precisions=("int4",)), "precisions", "--precisions"),
+        (dict(precisions=()), "precisions", "--precisions"),
+        (dict(batch_sizes=(0,)), "batch_sizes", "--batch-sizes"),
+        (dict(modes=("jit",)), "modes", "--mode"),
+        (dict(new_tokens=1), "new_tokens", "--new-tokens"),
+        (dict(prompt_len=0), "prompt_len", "--prompt-len"),
+        (dict(profile_steps=0), "profile_steps", "--profile-steps"),
+        (dict(int8_threshold=-1.0), "int8_threshold", "--int8-threshold"),
+        (dict(device="tpu"), "device", "--device"),
+        (dict(run_id="../x"), "run_id", "--run-id"),
+        (dict(resume=True), "resume", "--resume"),
+        (dict(model_path="/nonexistent", model_config="tiny"), "model_path", "--model"),
+        (dict(model_path="/nonexistent"), "model_path", "--model"),
+        (dict(prompt_text="hi"), "prompt_text", "--prompt-text"),
+        (dict(layer_ranges=True, modes=("compiled",)), "layer_ranges", "--layer-ranges"),
+    ],
+)
 def test_run_config_errors_name_the_option(kwargs, name, flag):
     """The library names the RunConfig field; the command line names its flag for the same error."""
     from profkit.cli.output import error_text
@@ -448,8 +463,24 @@ def test_cli_bad_option_exits_2(tmp_path, monkeypatch, capsys):
 
 
 def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
-    code, out, err = _cli(monkeypatch, capsys, "--model-config", "tiny", "--precisions", "fp16", "--batch-sizes", "1",
-                          "--prompt-len", "8", "--new-tokens", "3", "--out", str(tmp_path), "--run-id", "cli")
+    code, out, err = _cli(
+        monkeypatch,
+        capsys,
+        "--model-config",
+        "tiny",
+        "--precisions",
+        "fp16",
+        "--batch-sizes",
+        "1",
+        "--prompt-len",
+        "8",
+        "--new-tokens",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "cli",
+    )
     assert code == 0, err
     assert "tiny_fp16_b1_p8_eager" in out and "TPOT" in out
     if not torch.cuda.is_available():
@@ -458,6 +489,7 @@ def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
 
 
 # ---- the capture's traces through profkit analyze (the CLI a user runs next) ------------------
+
 
 def test_profkit_analyze_reads_the_run_directory(sweep):
     import subprocess

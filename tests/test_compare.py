@@ -30,7 +30,6 @@ B16 = SAMPLES / "h200_llama3-8b_bf16_b16.pt.trace.json.gz"
 COMPILED = SAMPLES / "h100_llama3-8b_bf16_b1_static_compiled.pt.trace.json.gz"
 
 
-
 @pytest.fixture(scope="module")
 def loaded():
     from profkit.analyses.compare import load_side
@@ -199,13 +198,37 @@ def _run_dir(path: Path, run_id: str, driver: str, configs: list[tuple]) -> Path
         name = f"llama-3-8b_{precision}_b{batch}_p128_eager"
         if trace is not None:
             shutil.copyfile(trace, path / f"{name}.pt.trace.json.gz")  # a link out of the run folder would not be read
-        entries.append({"name": name, "precision": precision, "batch_size": batch, "prompt_len": 128, "new_tokens": 64, "mode": "eager",
-                        "status": status, "error": None if status == "ok" else "CUDA out of memory",
-                        "trace_file": f"{name}.pt.trace.json.gz" if trace is not None else None})
-    manifest = {"run_id": run_id, "created": "2026-11-26T10:00:00+00:00", "host": "box", "model": {"name": "llama-3-8b"}, "settings": {},
-                "environment": {"gpu_name": "NVIDIA H200", "gpu_count": 1, "driver_version": driver, "cuda_runtime": "13.0", "torch": "2.11.0",
-                                "transformers": "5.17.0", "bitsandbytes": "0.50.2", "device": "cuda"},
-                "configs": entries}
+        entries.append(
+            {
+                "name": name,
+                "precision": precision,
+                "batch_size": batch,
+                "prompt_len": 128,
+                "new_tokens": 64,
+                "mode": "eager",
+                "status": status,
+                "error": None if status == "ok" else "CUDA out of memory",
+                "trace_file": f"{name}.pt.trace.json.gz" if trace is not None else None,
+            }
+        )
+    manifest = {
+        "run_id": run_id,
+        "created": "2026-11-26T10:00:00+00:00",
+        "host": "box",
+        "model": {"name": "llama-3-8b"},
+        "settings": {},
+        "environment": {
+            "gpu_name": "NVIDIA H200",
+            "gpu_count": 1,
+            "driver_version": driver,
+            "cuda_runtime": "13.0",
+            "torch": "2.11.0",
+            "transformers": "5.17.0",
+            "bitsandbytes": "0.50.2",
+            "device": "cuda",
+        },
+        "configs": entries,
+    }
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 

@@ -217,7 +217,16 @@ def test_detail_int8_shows_sync_bound_verdict_syncs_per_token_and_charts():
     assert "syncs / decode step=257" in body and "D2H copies / step=256" in body and "GPU idle=93%" in body
     assert "precision int8, batch 1, prompt 128, mode eager" in body
     assert "NVIDIA driver 580.159.04" in body
-    assert chart_names(at) == ["step_timeline", "kernel_categories", "idle_split", "gap_histogram", "roofline", "bandwidth_bars", "nvml_timeline", "batch_sweep"]
+    assert chart_names(at) == [
+        "step_timeline",
+        "kernel_categories",
+        "idle_split",
+        "gap_histogram",
+        "roofline",
+        "bandwidth_bars",
+        "nvml_timeline",
+        "batch_sweep",
+    ]
     issuers = table_with(at, "op path -> call")  # who synchronizes
     assert "bitsandbytes::int8_vectorwise_quant" in issuers["op path -> call"].iloc[0]
 

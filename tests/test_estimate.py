@@ -64,8 +64,7 @@ def max_batch_by_hand(weights: int) -> int:
 
 @pytest.mark.parametrize(
     "precision, expected",
-    [("bf16", BF16_WEIGHTS), ("fp16", BF16_WEIGHTS), ("int8", INT8_WEIGHTS), ("nf4", NF4_WEIGHTS),
-     ("int8-weight-only", INT8WO_WEIGHTS)],
+    [("bf16", BF16_WEIGHTS), ("fp16", BF16_WEIGHTS), ("int8", INT8_WEIGHTS), ("nf4", NF4_WEIGHTS), ("int8-weight-only", INT8WO_WEIGHTS)],
 )
 def test_weights_bytes_by_hand(precision, expected):
     assert weights_bytes(LLAMA, precision) == pytest.approx(expected, rel=REL)
@@ -151,9 +150,7 @@ def test_compute_bound_batch():
     # weights 8,036,032,512 / 1555e9 = 5.168 ms -> 201.5.
     int8 = estimate(LLAMA, A100, "int8", CONTEXT, 1)
     per_seq_s = 2 * LINEAR_PARAMS / 624e12 + 2 * TABLE_PARAMS / 312e12 - (2 * 4096 + KV_PER_TOKEN) / 1555e9
-    assert int8.decode_compute_bound_batch_empty_cache == pytest.approx(
-        (INT8_WEIGHTS - 2 * TABLE_PARAMS) / 1555e9 / per_seq_s, rel=REL
-    )
+    assert int8.decode_compute_bound_batch_empty_cache == pytest.approx((INT8_WEIGHTS - 2 * TABLE_PARAMS) / 1555e9 / per_seq_s, rel=REL)
     # Above the crossover the estimate reports a compute-bound step.
     assert estimate(LLAMA, A100, "bf16", 1, 256).decode_bound == "compute"
 
@@ -193,8 +190,12 @@ def test_tied_embedding_read_whole():
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"precision": "fp4"}, "unknown precision 'fp4'"), ({"context_len": 0}, "context_len"),
-     ({"batch_size": 0}, "batch_size"), ({"kv_dtype_bytes": 3}, "kv_dtype_bytes")],
+    [
+        ({"precision": "fp4"}, "unknown precision 'fp4'"),
+        ({"context_len": 0}, "context_len"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"kv_dtype_bytes": 3}, "kv_dtype_bytes"),
+    ],
 )
 def test_config_validation(kwargs, match):
     with pytest.raises(ProfkitError, match=match):
@@ -253,9 +254,14 @@ def test_cli_gpu_given_by_numbers():
 
 @pytest.mark.parametrize(
     "args, words",
-    [(["--precision", "fp4"], "unknown precision"), (["--precision", "fp8"], "no fp8 tensor-core peak"), (["--gpu", "rtx4090"], "unknown GPU"),
-     (["--batch-size", "0"], "batch_size"), (["--bandwidth-gbps", "-5"], "--bandwidth-gbps"),
-     (["--model", "no-such-model"], "unknown model")],
+    [
+        (["--precision", "fp4"], "unknown precision"),
+        (["--precision", "fp8"], "no fp8 tensor-core peak"),
+        (["--gpu", "rtx4090"], "unknown GPU"),
+        (["--batch-size", "0"], "batch_size"),
+        (["--bandwidth-gbps", "-5"], "--bandwidth-gbps"),
+        (["--model", "no-such-model"], "unknown model"),
+    ],
 )
 def test_cli_bad_option_is_one_line_exit_2(args, words):
     proc = run_cli(*args)

@@ -34,9 +34,11 @@ def base(tmp_path_factory):
 def same_trace(a, b) -> bool:
     if (a.strings, a.metadata, a.t0_ns, a.event_count, a.warnings) != (b.strings, b.metadata, b.t0_ns, b.event_count, b.warnings):
         return False
-    return all(getattr(a, t).columns.keys() == getattr(b, t).columns.keys()
-               and all(np.array_equal(v, getattr(b, t).columns[c]) and v.dtype == getattr(b, t).columns[c].dtype for c, v in getattr(a, t).columns.items())
-               for t in TABLES)
+    return all(
+        getattr(a, t).columns.keys() == getattr(b, t).columns.keys()
+        and all(np.array_equal(v, getattr(b, t).columns[c]) and v.dtype == getattr(b, t).columns[c].dtype for c, v in getattr(a, t).columns.items())
+        for t in TABLES
+    )
 
 
 # ---- profkit.fileio: the one writer of user-named files -------------------------------------------
@@ -130,11 +132,14 @@ def test_every_gzip_member_is_read_and_counted(tmp_path):
         unpacked_size(fh, path, 5999)
 
 
-@pytest.mark.parametrize("data, problem", [
-    (gzip.compress(b"x" * 100_000)[:-9], "truncated gzip"),
-    (gzip.compress(b"x") + b"PK\x03\x04", "unexpected bytes after the gzip data"),
-    (gzip.compress(b"x")[:10] + b"\xff" * 50, "corrupt gzip"),
-])
+@pytest.mark.parametrize(
+    "data, problem",
+    [
+        (gzip.compress(b"x" * 100_000)[:-9], "truncated gzip"),
+        (gzip.compress(b"x") + b"PK\x03\x04", "unexpected bytes after the gzip data"),
+        (gzip.compress(b"x")[:10] + b"\xff" * 50, "corrupt gzip"),
+    ],
+)
 def test_broken_gzip_is_named(data, problem, tmp_path):
     path = tmp_path / "t.json.gz"
     path.write_bytes(data)
@@ -200,7 +205,7 @@ def test_duplicates_keep_the_first_copy(base):
     _, _, trace = base
     cols = {c: np.concatenate([v, v[:7]]) for c, v in trace.gpu.columns.items()}
     keep = first_occurrences(cols)
-    assert keep[: len(trace.gpu)].all() and not keep[len(trace.gpu):].any()
+    assert keep[: len(trace.gpu)].all() and not keep[len(trace.gpu) :].any()
     assert first_occurrences(trace.ops.columns).all()  # a real trace has no exact duplicates
 
 

@@ -79,8 +79,28 @@ def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, monkeypatch, capsys):
 
     b1, b2, b3 = names(1, 2, 3)
     interrupt_at(monkeypatch, b2)
-    monkeypatch.setattr(sys, "argv", ["profkit", "run", "--model-config", "tiny", "--precisions", "bf16", "--batch-sizes", "1,2,3",
-                                      "--prompt-len", "8", "--new-tokens", "3", "--out", str(tmp_path), "--run-id", "c"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "profkit",
+            "run",
+            "--model-config",
+            "tiny",
+            "--precisions",
+            "bf16",
+            "--batch-sizes",
+            "1,2,3",
+            "--prompt-len",
+            "8",
+            "--new-tokens",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "c",
+        ],
+    )
     with pytest.raises(SystemExit) as exit_:
         main()
     assert exit_.value.code == 130

@@ -230,7 +230,9 @@ def weight_bytes_per_step(trace: Trace, steps: list[Step], rows: np.ndarray) -> 
     return total / max(len(steps), 1)
 
 
-def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarray, gpu: GpuSpec | None, fallback_weight_bytes: tuple[float, str] | None = None) -> PhaseBandwidth:
+def phase_bandwidth(
+    trace: Trace, phase: str, steps: list[Step], rows: np.ndarray, gpu: GpuSpec | None, fallback_weight_bytes: tuple[float, str] | None = None
+) -> PhaseBandwidth:
     """Bandwidth and FLOP figures over the steady `steps` of a phase; `rows` are their GPU activities.
 
     `fallback_weight_bytes` = (bytes, where from): used when this phase's GEMMs carry no shapes
@@ -261,7 +263,9 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
         partial.append(opless)
     if unmodelled:
         ops = sorted({c["op"] for c in unmodelled})
-        partial.append(f"GEMMs launched by {', '.join(ops[:3])}{' ...' if len(ops) > 3 else ''} not modelled (their weights are not among the op's recorded inputs)")
+        partial.append(
+            f"GEMMs launched by {', '.join(ops[:3])}{' ...' if len(ops) > 3 else ''} not modelled (their weights are not among the op's recorded inputs)"
+        )
     if kv.unknown:
         partial.append(kv.source)
     if total_bytes == 0 and fallback_weight_bytes and fallback_weight_bytes[0]:
@@ -352,10 +356,18 @@ def _kv_reads(trace: Trace, steps: list[Step], calls: dict, attn_calls: dict) ->
         return _KvReads(None, "", False)
     token_bytes = _kv_token_bytes(calls, packed)
     starts = np.array([s.lo_ns for s in steps], dtype=np.int64)
-    per_step = np.bincount(np.searchsorted(starts, [c["ts_ns"] for c in packed.values()], side="right") - 1, minlength=len(steps))[: len(steps)] if len(steps) else np.zeros(0)
+    per_step = (
+        np.bincount(np.searchsorted(starts, [c["ts_ns"] for c in packed.values()], side="right") - 1, minlength=len(steps))[: len(steps)]
+        if len(steps)
+        else np.zeros(0)
+    )
     context = [s.context_tokens for s in steps]
     if any(c is None for c in context):
-        return _KvReads(None, "KV-cache reads of paged attention unknown: no context lengths annotated (vLLM's sk fields); the allocated pool is not what attention reads", True)
+        return _KvReads(
+            None,
+            "KV-cache reads of paged attention unknown: no context lengths annotated (vLLM's sk fields); the allocated pool is not what attention reads",
+            True,
+        )
     if token_bytes is None:
         return _KvReads(None, "KV-cache reads of paged attention unknown: no new-token key/value shapes recorded to size one token", True)
     total = sum(ctx * token_bytes * n for ctx, n in zip(context, per_step.tolist()))
@@ -393,7 +405,19 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
                 parsed[key] = (trace.json_list(key[0]), trace.json_list(key[1]))
             dims, types = parsed[key]
             name = trace.name(int(trace.ops.name_id[op_row]))
-            call = calls[op_row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": cat, "dur_ns": 0, "kernels": Counter(), "n": 1, "ts_ns": int(trace.ops.ts_ns[op_row]), "packed": False, "kv_token_bytes": None}
+            call = calls[op_row] = {
+                "op": name,
+                "dims": dims,
+                "types": types,
+                "key": key,
+                "cat": cat,
+                "dur_ns": 0,
+                "kernels": Counter(),
+                "n": 1,
+                "ts_ns": int(trace.ops.ts_ns[op_row]),
+                "packed": False,
+                "kv_token_bytes": None,
+            }
             _sized(call, cat, float(trace.ops.flops[op_row]), sizes)
         dur = int(trace.gpu.dur_ns[g])
         call["dur_ns"] += dur

@@ -30,7 +30,17 @@ _VLLM_SEQ_FIELD = re.compile(r"^sq(?P<q>\d+)sk(?P<k>\d+)")
 _VLLM_TOKEN_FIELD = re.compile(r"^(?P<q>\d+)(?:_\d+)*$")
 _SGLANG = re.compile(r"^step\[(?P<mode>[A-Z_]+)(?P<fields>(?:\s+\w+=[^\s\]]+)*)\s*\]$")
 # SGLang ForwardMode names -> phase; speculative decoding's verify/draft passes serve decode.
-_SGLANG_MODES = {"EXTEND": PREFILL, "PREFILL": PREFILL, "DECODE": DECODE, "MIXED": MIXED, "IDLE": IDLE, "DUMMY_FIRST": IDLE, "TARGET_VERIFY": DECODE, "DRAFT_EXTEND": DECODE, "DRAFT_EXTEND_V2": DECODE}
+_SGLANG_MODES = {
+    "EXTEND": PREFILL,
+    "PREFILL": PREFILL,
+    "DECODE": DECODE,
+    "MIXED": MIXED,
+    "IDLE": IDLE,
+    "DUMMY_FIRST": IDLE,
+    "TARGET_VERIFY": DECODE,
+    "DRAFT_EXTEND": DECODE,
+    "DRAFT_EXTEND_V2": DECODE,
+}
 
 
 @dataclass(frozen=True)

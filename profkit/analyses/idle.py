@@ -82,7 +82,9 @@ class Causes:
     gap_histogram_us: dict = field(default_factory=dict)  # bucket label -> gap count
 
 
-def idle_breakdown(trace: Trace, rows: np.ndarray | None = None, group: np.ndarray | None = None, consecutive_kernel_delay_ns: int = HTA_CONSECUTIVE_KERNEL_DELAY_NS) -> list[StreamIdle]:
+def idle_breakdown(
+    trace: Trace, rows: np.ndarray | None = None, group: np.ndarray | None = None, consecutive_kernel_delay_ns: int = HTA_CONSECUTIVE_KERNEL_DELAY_NS
+) -> list[StreamIdle]:
     """HTA-style idle split per stream over GPU activities `rows` (all when None).
 
     `group` (same length as rows) keeps gaps inside one group, e.g. one step: a gap whose two

@@ -216,8 +216,11 @@ def _engine_facts(trace: Trace) -> tuple[int | None, int | None]:
     if not steps:
         return None, None
     batch = most_common(batch_sizes(steps, "decode")) or most_common(batch_sizes(steps, "prefill")) or most_common(batch_sizes(steps, "mixed"))
-    prompts = [s.batch.prefill_tokens // s.batch.prefill_requests for s in steps
-               if s.batch.phase == "prefill" and s.batch.prefill_requests and s.batch.prefill_tokens and s.batch.prefill_tokens % s.batch.prefill_requests == 0]
+    prompts = [
+        s.batch.prefill_tokens // s.batch.prefill_requests
+        for s in steps
+        if s.batch.phase == "prefill" and s.batch.prefill_requests and s.batch.prefill_tokens and s.batch.prefill_tokens % s.batch.prefill_requests == 0
+    ]
     return batch, most_common(prompts)
 
 
@@ -300,5 +303,3 @@ def _model_name(signature: ModelSignature) -> tuple[str | None, str]:
 
 def _is_shape(value, rank: int | None = None) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(d, int) for d in value) and (rank is None or len(value) == rank)
-
-

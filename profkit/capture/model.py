@@ -40,8 +40,15 @@ from profkit.capture.config import TORCHAO_PRECISIONS, TORCHAO_REQUIREMENT
 from profkit.errors import ProfkitError, option
 from profkit.models import LlamaShape, model_shape
 
-BASE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16,
-               "int8wo": torch.bfloat16, "int4wo": torch.bfloat16, "fp8": torch.bfloat16}
+BASE_DTYPES = {
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+    "int8": torch.float16,
+    "nf4": torch.bfloat16,
+    "int8wo": torch.bfloat16,
+    "int4wo": torch.bfloat16,
+    "fp8": torch.bfloat16,
+}
 """Dtype of everything that is not a quantized linear (embeddings, norms, KV cache; lm_head unless torchao quantizes it)."""
 NF4_COMPUTE_DTYPE = torch.bfloat16
 INT4_GROUP_SIZE = 128
@@ -99,8 +106,7 @@ def torchao_config(precision: str):
     if precision == "int8wo":
         return Int8WeightOnlyConfig(set_inductor_config=False)
     if precision == "int4wo":
-        return Int4WeightOnlyConfig(group_size=INT4_GROUP_SIZE, int4_packing_format="tile_packed_to_4d",
-                                    set_inductor_config=False)
+        return Int4WeightOnlyConfig(group_size=INT4_GROUP_SIZE, int4_packing_format="tile_packed_to_4d", set_inductor_config=False)
     return Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
 
 
@@ -154,8 +160,7 @@ def inductor_settings(precision: str, mode: str):
         yield
 
 
-def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: str,
-               int8_threshold: float, seed: int) -> LoadedModel:
+def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: str, int8_threshold: float, seed: int) -> LoadedModel:
     """Random weights of `model_ref`'s shape, or the checkpoint folder `model_ref`, ready for inference."""
     _import_libraries(precision, device)  # not part of the load time
     t0 = time.perf_counter()
@@ -189,7 +194,7 @@ def import_torchao(precision: str, device: str):
     deprecation notice about the enums torchao registers with pytree (for torchao's developers), and
     on a CPU torchao's warnings that its CUDA-only extensions cannot load (nothing to do with a CPU run)."""
     try:
-        with _quiet_logger(_PYTREE_LOGGER), (_quiet_logger("torchao") if device == "cpu" else nullcontext()):
+        with _quiet_logger(_PYTREE_LOGGER), _quiet_logger("torchao") if device == "cpu" else nullcontext():
             import torchao
     except ImportError:
         raise ProfkitError(f"{option('precisions')} {precision} runs torchao, which is not installed: pip install {TORCHAO_REQUIREMENT}") from None

@@ -132,7 +132,7 @@ class Sampler:
         atomically: the file always holds whole rows, earlier ones -- also a previous run's -- kept.
         Returns the number of rows appended."""
         path = Path(path)
-        new = list(self.samples)[self._written:]
+        new = list(self.samples)[self._written :]
         header = ",".join(SAMPLE_COLUMNS) + "\n"
         try:
             existing = path.read_text(encoding="utf-8")

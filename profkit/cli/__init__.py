@@ -22,6 +22,7 @@ app = typer.Typer(
     help="Where LLM inference time goes on NVIDIA GPUs, and what to change.",
 )
 
+
 @app.callback()
 def _root() -> None:
     """Where LLM inference time goes on NVIDIA GPUs, and what to change."""

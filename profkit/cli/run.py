@@ -62,18 +62,36 @@ def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_command(
         model: Optional[str] = typer.Option(None, "--model", help="Local Hugging Face checkpoint folder, loaded with from_pretrained."),
-        random_weights: bool = typer.Option(False, "--random-weights", help="Random weights of --model-config's shape (the default without --model); no download."),
-        model_config: Optional[str] = typer.Option(None, "--model-config", help="Shape for random weights: llama-3-8b (default on GPU), tiny (default on CPU), or a config.json path."),
-        precisions: str = typer.Option(_csv(_DEFAULTS["precisions"]), "--precisions", help=f"Comma list of {', '.join(PRECISIONS)} (int8 = bitsandbytes LLM.int8; int8wo/int4wo/fp8 = torchao; int4wo and fp8 need a CUDA GPU)."),
+        random_weights: bool = typer.Option(
+            False, "--random-weights", help="Random weights of --model-config's shape (the default without --model); no download."
+        ),
+        model_config: Optional[str] = typer.Option(
+            None, "--model-config", help="Shape for random weights: llama-3-8b (default on GPU), tiny (default on CPU), or a config.json path."
+        ),
+        precisions: str = typer.Option(
+            _csv(_DEFAULTS["precisions"]),
+            "--precisions",
+            help=f"Comma list of {', '.join(PRECISIONS)} (int8 = bitsandbytes LLM.int8; int8wo/int4wo/fp8 = torchao; int4wo and fp8 need a CUDA GPU).",
+        ),
         batch_sizes: str = typer.Option(_csv(_DEFAULTS["batch_sizes"]), "--batch-sizes", help="Comma list of batch sizes."),
-        modes: str = typer.Option(_csv(_DEFAULTS["modes"]), "--mode", help=f"Comma list of {', '.join(MODES)} (compiled = static KV cache + torch.compile, CUDA graphs on GPU)."),
+        modes: str = typer.Option(
+            _csv(_DEFAULTS["modes"]), "--mode", help=f"Comma list of {', '.join(MODES)} (compiled = static KV cache + torch.compile, CUDA graphs on GPU)."
+        ),
         prompt_len: int = typer.Option(_DEFAULTS["prompt_len"], "--prompt-len", help="Prompt tokens per sequence."),
-        new_tokens: int = typer.Option(_DEFAULTS["new_tokens"], "--new-tokens", help="Tokens generated per sequence in the timed run (1 from prefill + decode steps)."),
-        profile_steps: int = typer.Option(_DEFAULTS["profile_steps"], "--profile-steps", help="Decode tokens traced after the prefill step (capped at --new-tokens - 1)."),
-        int8_threshold: float = typer.Option(_DEFAULTS["int8_threshold"], "--int8-threshold", help="LLM.int8 outlier threshold (BitsAndBytesConfig.llm_int8_threshold)."),
+        new_tokens: int = typer.Option(
+            _DEFAULTS["new_tokens"], "--new-tokens", help="Tokens generated per sequence in the timed run (1 from prefill + decode steps)."
+        ),
+        profile_steps: int = typer.Option(
+            _DEFAULTS["profile_steps"], "--profile-steps", help="Decode tokens traced after the prefill step (capped at --new-tokens - 1)."
+        ),
+        int8_threshold: float = typer.Option(
+            _DEFAULTS["int8_threshold"], "--int8-threshold", help="LLM.int8 outlier threshold (BitsAndBytesConfig.llm_int8_threshold)."
+        ),
         device: str = typer.Option(_DEFAULTS["device"], "--device", help=f"{' | '.join(DEVICES)}."),
         seed: int = typer.Option(_DEFAULTS["seed"], "--seed", help="Seed for random weights and prompt ids."),
-        prompt_text: Optional[str] = typer.Option(None, "--prompt-text", help="Prompt text for the checkpoint's tokenizer (repeated/cut to --prompt-len); default random ids."),
+        prompt_text: Optional[str] = typer.Option(
+            None, "--prompt-text", help="Prompt text for the checkpoint's tokenizer (repeated/cut to --prompt-len); default random ids."
+        ),
         layer_ranges: bool = typer.Option(False, "--layer-ranges", help="Also annotate every decoder layer (NVTX + record_function; eager only)."),
         out: str = typer.Option(_DEFAULTS["out_dir"], "--out", help="Folder for run folders."),
         run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name (default: time stamp + model)."),
@@ -81,10 +99,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run Llama inference across precisions x batch sizes x modes; write traces + manifest."""
         cfg = build_config(
-            model=model, random_weights=random_weights, model_config=model_config, precisions=precisions,
-            batch_sizes=batch_sizes, modes=modes, prompt_len=prompt_len, new_tokens=new_tokens,
-            profile_steps=profile_steps, int8_threshold=int8_threshold, device=device, seed=seed,
-            prompt_text=prompt_text, layer_ranges=layer_ranges, out_dir=out, run_id=run_id, resume=resume,
+            model=model,
+            random_weights=random_weights,
+            model_config=model_config,
+            precisions=precisions,
+            batch_sizes=batch_sizes,
+            modes=modes,
+            prompt_len=prompt_len,
+            new_tokens=new_tokens,
+            profile_steps=profile_steps,
+            int8_threshold=int8_threshold,
+            device=device,
+            seed=seed,
+            prompt_text=prompt_text,
+            layer_ranges=layer_ranges,
+            out_dir=out,
+            run_id=run_id,
+            resume=resume,
         )
         import sys
 
@@ -119,8 +150,12 @@ class _ProgressReporter:
 
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         )
         self.task = None
 

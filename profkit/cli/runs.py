@@ -27,9 +27,15 @@ def register(app: typer.Typer) -> None:
         batch: Optional[int] = typer.Option(None, "--batch", help="Keep configurations of this batch size."),
         prompt_len: Optional[int] = typer.Option(None, "--prompt-len", help="Keep configurations of this prompt length."),
         mode: Optional[str] = typer.Option(None, "--mode", help="Keep configurations of this mode (eager, compiled)."),
-        quick: bool = typer.Option(False, "--quick", help="Do not read the events of loose traces without a manifest (their precision and batch stay unknown)."),
-        strict: bool = typer.Option(False, "--strict", help="Exit with an error (code 2) if any file in the folder cannot be read or is skipped, instead of listing it with a warning."),
-        json_out: Optional[str] = typer.Option(None, "--json", help="Write the list as JSON (schema profkit.runs/1) to FILE, or '-' for stdout (nothing else printed)."),
+        quick: bool = typer.Option(
+            False, "--quick", help="Do not read the events of loose traces without a manifest (their precision and batch stay unknown)."
+        ),
+        strict: bool = typer.Option(
+            False, "--strict", help="Exit with an error (code 2) if any file in the folder cannot be read or is skipped, instead of listing it with a warning."
+        ),
+        json_out: Optional[str] = typer.Option(
+            None, "--json", help="Write the list as JSON (schema profkit.runs/1) to FILE, or '-' for stdout (nothing else printed)."
+        ),
         markdown: bool = typer.Option(False, "--markdown", help="Print Markdown instead of the terminal table."),
     ) -> None:
         """List runs (run id, date, GPU, rank, driver, CUDA/HIP, torch, transformers, bitsandbytes, precisions, batch sizes, speeds)."""
@@ -40,8 +46,22 @@ def register(app: typer.Typer) -> None:
         from profkit.report.runs_render import problem_lines, render_markdown, render_terminal
         from profkit.store import RunFilter, filter_runs, list_runs
 
-        criteria = RunFilter(run_id=run_id, date=date, gpu=gpu, driver=driver, cuda=cuda, torch=torch, transformers=transformers, bitsandbytes=bitsandbytes,
-                             model=model, host=host, precision=precision, batch_size=batch, prompt_len=prompt_len, mode=mode)
+        criteria = RunFilter(
+            run_id=run_id,
+            date=date,
+            gpu=gpu,
+            driver=driver,
+            cuda=cuda,
+            torch=torch,
+            transformers=transformers,
+            bitsandbytes=bitsandbytes,
+            model=model,
+            host=host,
+            precision=precision,
+            batch_size=batch,
+            prompt_len=prompt_len,
+            mode=mode,
+        )
         listing = list_runs(traces_dir, inspect_traces=not quick)
         if strict and listing.problems():
             raise ProfkitError(f"{listing.problems()[0]} (--strict: fix or remove it, or drop --strict to list it with a warning)")

@@ -120,8 +120,11 @@ def render_terminal(recs: list[Recommendation], header: ReportHeader, console=No
         console.print()
         console.print(f"[bold]{r.rank}. [{KIND_LABELS.get(r.kind, r.kind)}][/bold] {_escape(r.change)}", highlight=False)
         console.print(f"   [cyan]gain[/cyan]       {_escape(gain_line(r))}", highlight=False)
-        console.print(f"   [cyan]confidence[/cyan] [{style.get(r.confidence, '')}]{r.confidence}[/] -- {_escape(r.confidence_reason)}"
-                      f"{'' if r.measured else ' (gain modelled, not measured)'}", highlight=False)
+        console.print(
+            f"   [cyan]confidence[/cyan] [{style.get(r.confidence, '')}]{r.confidence}[/] -- {_escape(r.confidence_reason)}"
+            f"{'' if r.measured else ' (gain modelled, not measured)'}",
+            highlight=False,
+        )
         console.print(f"   [cyan]why[/cyan]        {_escape(r.why)}", highlight=False)
         console.print("   [cyan]evidence[/cyan]", highlight=False)
         for e in r.evidence:

@@ -166,8 +166,16 @@ class RunFilter:
 
 
 _RUN_CRITERIA = (
-    ("run_id", "run_id"), ("created", "date"), ("gpu_name", "gpu"), ("driver_version", "driver"), ("cuda_runtime", "cuda"),
-    ("torch", "torch"), ("transformers", "transformers"), ("bitsandbytes", "bitsandbytes"), ("model", "model"), ("host", "host"),
+    ("run_id", "run_id"),
+    ("created", "date"),
+    ("gpu_name", "gpu"),
+    ("driver_version", "driver"),
+    ("cuda_runtime", "cuda"),
+    ("torch", "torch"),
+    ("transformers", "transformers"),
+    ("bitsandbytes", "bitsandbytes"),
+    ("model", "model"),
+    ("host", "host"),
 )
 
 

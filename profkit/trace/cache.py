@@ -158,11 +158,11 @@ def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:
         if not data.startswith(_ENTRY_MAGIC):
             return None
         start = len(_ENTRY_MAGIC) + 4
-        size = int.from_bytes(data[len(_ENTRY_MAGIC):start], "little")
-        header = orjson.loads(data[start:start + size])
+        size = int.from_bytes(data[len(_ENTRY_MAGIC) : start], "little")
+        header = orjson.loads(data[start : start + size])
         if header != {"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source}:
             return None
-        return data[start + size:]
+        return data[start + size :]
     except Exception:  # noqa: BLE001 -- a corrupt or foreign entry is simply a miss
         return None
 

@@ -80,7 +80,7 @@ class _Buffer:
             self.eof = True
             return False
         self.base += self.pos
-        self.data = self.data[self.pos:] + chunk
+        self.data = self.data[self.pos :] + chunk
         self.pos = 0
         return True
 
@@ -167,7 +167,7 @@ class _Reader:
             first = buf.peek()
         if first != ord("{"):
             if not _JSON_VALUE_START.match(buf.data, buf.pos):
-                raise self.fail(f"not JSON (it starts with {buf.data[buf.pos:buf.pos + 16]!r}); is this a torch.profiler (Kineto) trace?")
+                raise self.fail(f"not JSON (it starts with {buf.data[buf.pos : buf.pos + 16]!r}); is this a torch.profiler (Kineto) trace?")
             raise self.fail("top-level JSON is not an object; expected a Kineto trace with 'traceEvents'")
         buf.pos += 1
         c = buf.peek()
@@ -193,7 +193,11 @@ class _Reader:
             start = buf.peek()
             if key == "traceEvents":
                 if start != ord("["):
-                    raise self._truncated_or("a list after 'traceEvents'") if start is None else self.fail("'traceEvents' is not a list; is this a torch.profiler (Kineto) trace?")
+                    raise (
+                        self._truncated_or("a list after 'traceEvents'")
+                        if start is None
+                        else self.fail("'traceEvents' is not a list; is this a torch.profiler (Kineto) trace?")
+                    )
                 buf.pos += 1
                 self.has_events = True
                 self._events()
@@ -248,7 +252,7 @@ class _Reader:
                 if end is None:
                     raise self._ends_early()
                 break
-        raw = buf.data[buf.pos:end - buf.base]
+        raw = buf.data[buf.pos : end - buf.base]
         buf.pos = end - buf.base
         return raw
 
@@ -316,7 +320,7 @@ class _Reader:
         ends = commas + ([close] if close is not None else [])
         start = buf.offset()
         for end in ends:
-            raw = buf.data[start - buf.base:end - buf.base]
+            raw = buf.data[start - buf.base : end - buf.base]
             if not raw.strip():
                 raise self.fail(f"invalid JSON: an empty entry in 'traceEvents' (a stray comma) at byte {end}")
             self.sink.one(raw)

@@ -169,8 +169,18 @@ _IDS = (NO_ID, _INT64_MAX)  # correlation, External id, stream: NO_ID when absen
 _SIZES = (0, _INT64_MAX)  # bytes
 _DEVICES = (0, _INT32_MAX)  # device: an int32 column
 _TABLE_COLUMNS = {
-    "gpu": {"name_id": "q", "ts": "d", "dur": "d", "kind": "b", "copy_kind": "b", "stream": "q", "device": "q",
-            "correlation": "q", "external_id": "q", "bytes": "q"},
+    "gpu": {
+        "name_id": "q",
+        "ts": "d",
+        "dur": "d",
+        "kind": "b",
+        "copy_kind": "b",
+        "stream": "q",
+        "device": "q",
+        "correlation": "q",
+        "external_id": "q",
+        "bytes": "q",
+    },
     "runtime": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q", "correlation": "q", "external_id": "q"},
     "ops": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q", "external_id": "q", "dims_id": "q", "types_id": "q", "flops": "d"},
     "annotations": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q"},
@@ -430,8 +440,9 @@ class _Builder(EventSink):
         One table at a time, its growing arrays released as it is done (peak memory: one table twice)."""
         raw = self.columns
         as_numpy = {"d": np.float64, "b": np.int8, "q": np.int64}
-        masks = usable_times([np.frombuffer(raw[t]["ts"], np.float64) for t in _TABLE_COLUMNS],
-                             [np.frombuffer(raw[t]["dur"], np.float64) for t in _TABLE_COLUMNS], self.notes)
+        masks = usable_times(
+            [np.frombuffer(raw[t]["ts"], np.float64) for t in _TABLE_COLUMNS], [np.frombuffer(raw[t]["dur"], np.float64) for t in _TABLE_COLUMNS], self.notes
+        )
         starts = [np.frombuffer(raw[t]["ts"], np.float64)[m].min() for t, m in zip(_TABLE_COLUMNS, masks) if m.any()]
         if self.other_hi >= self.other_lo:
             starts.append(self.other_lo)

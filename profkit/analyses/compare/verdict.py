@@ -21,7 +21,10 @@ def compose_verdict(c: Comparison) -> str:
         return "Both sides are the same trace: no differences."
     sentences = _setup_sentences(c)
     if not any(p.wall_ms.significant or p.gpu_busy_ms.significant for p in c.phases.values()):
-        parts = [f"{p.phase} wall {_pct(p.wall_ms.change)} (noise threshold +/-{p.wall_ms.threshold_ms:.2f} ms), GPU busy {_pct(p.gpu_busy_ms.change)}" for p in c.phases.values()]
+        parts = [
+            f"{p.phase} wall {_pct(p.wall_ms.change)} (noise threshold +/-{p.wall_ms.threshold_ms:.2f} ms), GPU busy {_pct(p.gpu_busy_ms.change)}"
+            for p in c.phases.values()
+        ]
         sentences.append("No significant difference: " + "; ".join(parts) + ".")
         return " ".join(sentences)
     names = _side_names(c)
@@ -38,7 +41,12 @@ def _setup_sentences(c: Comparison) -> list[str]:
     if c.workload_differences:
         per_token = any(p.baseline_tokens_per_step != p.candidate_tokens_per_step for p in c.phases.values())
         fields = [f"{f.label} {f.baseline} vs {f.candidate}" for f in c.setup_diff if f.kind == "workload"]
-        sentences.append("Workload differs (" + "; ".join(fields) + ")" + (": a step does not produce the same number of tokens on both sides, so compare per token." if per_token else "."))
+        sentences.append(
+            "Workload differs ("
+            + "; ".join(fields)
+            + ")"
+            + (": a step does not produce the same number of tokens on both sides, so compare per token." if per_token else ".")
+        )
     if setup:
         sentences.append("Set-up differs: " + "; ".join(setup) + ".")
     return sentences
@@ -152,7 +160,9 @@ def _gpu_clauses(p: PhaseComparison, ratio: float, names: tuple[str, str]) -> li
 
 def _host_clauses(c: Comparison, p: PhaseComparison) -> list[str]:
     """GPU busy time is unchanged: the difference is on the host (and may be run-to-run noise)."""
-    parts = [f"GPU busy is unchanged within noise ({_pct(p.gpu_busy_ms.change)}{_category_drivers(p, min_share=0.02)}), so the difference is on the host{_host_detail(p)}"]
+    parts = [
+        f"GPU busy is unchanged within noise ({_pct(p.gpu_busy_ms.change)}{_category_drivers(p, min_share=0.02)}), so the difference is on the host{_host_detail(p)}"
+    ]
     if c.baseline.repeats == 0 and c.candidate.repeats == 0:
         parts.append("with one trace per configuration, run-to-run host variation cannot be ruled out: confirm with a repeated run (--baseline-rep)")
     return parts

@@ -55,12 +55,20 @@ def batch_point(p: Projector, curve: Curve, batch: int, max_batch: int) -> Batch
     # The measured rate is a mean over steps; keep its ratio to batch / median TPOT.
     rate_ratio = along(lambda pt: pt.tokens_per_s * pt.tpot_ms / (pt.batch * 1e3))
     ref = exact or min(curve.points, key=lambda pt: abs(pt.batch - batch))
-    proj = p.decode(median, curve.gpu, curve.precision, curve.mode, batch, ref.prompt_len + half_new(ref), ref.context_end,
-                    exact.busy_ms if exact else None)
+    proj = p.decode(median, curve.gpu, curve.precision, curve.mode, batch, ref.prompt_len + half_new(ref), ref.context_end, exact.busy_ms if exact else None)
     ttft = _ttft_on_target(p, curve, batch, exact, ref)
     tpot, tpot_p90 = proj.target_ms, proj.target_ms * p90_ratio
-    return BatchPoint(batch, tpot, tpot_p90, ttft, batch * 1e3 / tpot * rate_ratio, proj.on_target and exact is not None,
-                      exact is not None, batch <= max_batch, _failed(p.config, batch, max_batch, tpot_p90, ttft))
+    return BatchPoint(
+        batch,
+        tpot,
+        tpot_p90,
+        ttft,
+        batch * 1e3 / tpot * rate_ratio,
+        proj.on_target and exact is not None,
+        exact is not None,
+        batch <= max_batch,
+        _failed(p.config, batch, max_batch, tpot_p90, ttft),
+    )
 
 
 def _ttft_on_target(p: Projector, curve: Curve, batch: int, exact: CurvePoint | None, ref: CurvePoint) -> float | None:
@@ -194,8 +202,12 @@ def _batch_evidence(p: Projector, curve: Curve, linear: dict | None) -> list[Evi
 
 
 def _headroom_evidence(p: Projector, h: BatchPoint) -> Evidence:
-    return Evidence(f"extrapolated with the model (not measured): batch {h.batch}, TPOT {h.tpot_ms:.1f} ms (p90 {h.tpot_p90_ms:.1f}), "
-                    f"{h.tokens_per_s:,.0f} tok/s on {p.target.name} at {p.context:,} tokens", "model", False)
+    return Evidence(
+        f"extrapolated with the model (not measured): batch {h.batch}, TPOT {h.tpot_ms:.1f} ms (p90 {h.tpot_p90_ms:.1f}), "
+        f"{h.tokens_per_s:,.0f} tok/s on {p.target.name} at {p.context:,} tokens",
+        "model",
+        False,
+    )
 
 
 def _batch_flags(p: Projector, linear: dict | None, extrapolated: bool, headroom: bool) -> list[str]:
@@ -205,15 +217,19 @@ def _batch_flags(p: Projector, linear: dict | None, extrapolated: bool, headroom
 
 def _batch_why(p: Projector, choice: BatchChoice, best: BatchPoint, base: BatchPoint, extrapolated: bool, linear: dict | None) -> str:
     curve = choice.curve
-    why = (f"{curve.precision} batch {best.batch} on {p.target.name} at {p.context:,} tokens: TPOT {best.tpot_ms:.1f} ms "
-           f"(p90 {best.tpot_p90_ms:.1f}){_slo_text(p.config)}, {best.tokens_per_s:,.0f} tok/s vs {base.tokens_per_s:,.1f} at batch {base.batch} "
-           f"({_where_from(curve, best, extrapolated)}); larger batches are limited by {_limit_text(p, choice)}.")
+    why = (
+        f"{curve.precision} batch {best.batch} on {p.target.name} at {p.context:,} tokens: TPOT {best.tpot_ms:.1f} ms "
+        f"(p90 {best.tpot_p90_ms:.1f}){_slo_text(p.config)}, {best.tokens_per_s:,.0f} tok/s vs {base.tokens_per_s:,.1f} at batch {base.batch} "
+        f"({_where_from(curve, best, extrapolated)}); larger batches are limited by {_limit_text(p, choice)}."
+    )
     if linear:
         why += f" Throughput still scales linearly at batch {curve.points[-1].batch}: measure larger batches."
     if choice.headroom is not None and not extrapolated:
         h = choice.headroom
-        why += (f" The model says batch {h.batch} would also meet the targets (TPOT p90 {h.tpot_p90_ms:.1f} ms, "
-                f"{h.tokens_per_s:,.0f} tok/s; extrapolated, not measured).")
+        why += (
+            f" The model says batch {h.batch} would also meet the targets (TPOT p90 {h.tpot_p90_ms:.1f} ms, "
+            f"{h.tokens_per_s:,.0f} tok/s; extrapolated, not measured)."
+        )
     return why
 
 
@@ -229,9 +245,12 @@ def _where_from(curve: Curve, best: BatchPoint, extrapolated: bool) -> str:
 
 
 def _limit_text(p: Projector, choice: BatchChoice) -> str:
-    return {"memory": f"memory (the KV cache of more than {choice.max_batch} sequences of {p.context:,} tokens does not fit)",
-            "tpot_slo": "the TPOT target", "ttft_slo": "the TTFT target",
-            "measured_range": f"the measured range (largest measured batch {choice.curve.points[-1].batch})"}[choice.limit]
+    return {
+        "memory": f"memory (the KV cache of more than {choice.max_batch} sequences of {p.context:,} tokens does not fit)",
+        "tpot_slo": "the TPOT target",
+        "ttft_slo": "the TTFT target",
+        "measured_range": f"the measured range (largest measured batch {choice.curve.points[-1].batch})",
+    }[choice.limit]
 
 
 def _batch_how(p: Projector, choice: BatchChoice, best: BatchPoint) -> list[str]:
@@ -254,8 +273,10 @@ def _batch_details(p: Projector, choices: dict[str, BatchChoice], choice: BatchC
         "ttft_slo_ms": p.config.ttft_slo_ms,
         "linear_scaling": linear,
         "points": [_point_dict(pt) for pt in choice.points],
-        "per_precision": {k: {"batch": v.best.batch if v.best else None, "tokens_per_s": round(v.best.tokens_per_s, 1) if v.best else None,
-                              "limit": v.limit} for k, v in choices.items()},
+        "per_precision": {
+            k: {"batch": v.best.batch if v.best else None, "tokens_per_s": round(v.best.tokens_per_s, 1) if v.best else None, "limit": v.limit}
+            for k, v in choices.items()
+        },
     }
 
 
@@ -266,12 +287,23 @@ def _batch_gain(p: Projector, curve: Curve, best: BatchPoint, base: BatchPoint) 
     gain_median = best.tokens_per_s / base.tokens_per_s
     gain_p90 = gain_median * best.tpot_ms / best.tpot_p90_ms  # paced by the p90 token instead of the median
     basis = MEASURED if best.measured and base.measured else MODELLED
-    text = (f"batch {best.batch} vs batch {base.batch}: {gain_median:.1f}x {basis} on {p.target.name} at {p.context:,} tokens "
-            f"({gain_p90:.1f}x if every token took the p90 time)")
+    text = (
+        f"batch {best.batch} vs batch {base.batch}: {gain_median:.1f}x {basis} on {p.target.name} at {p.context:,} tokens "
+        f"({gain_p90:.1f}x if every token took the p90 time)"
+    )
     if basis == MODELLED and measured_gain:
         text += f"; {measured_gain:.1f}x measured on {curve.gpu.name} (batch {measured_b} vs {base.batch})"
-    return Gain("decode tokens/s (aggregate)", min(gain_p90, gain_median), max(gain_p90, gain_median), p.target.name, basis,
-                measured_gain, measured_gain, curve.gpu.name, text), basis
+    return Gain(
+        "decode tokens/s (aggregate)",
+        min(gain_p90, gain_median),
+        max(gain_p90, gain_median),
+        p.target.name,
+        basis,
+        measured_gain,
+        measured_gain,
+        curve.gpu.name,
+        text,
+    ), basis
 
 
 def _no_batch_meets_slo(p: Projector, choice: BatchChoice, base: BatchPoint, ev: list[Evidence], linear: dict | None) -> Recommendation:
@@ -281,9 +313,14 @@ def _no_batch_meets_slo(p: Projector, choice: BatchChoice, base: BatchPoint, ev:
         kind=BATCH,
         change=f"No {curve.precision} batch meets the latency target{_slo_text(p.config)} on {p.target.name}: fix the per-token time first (see the other recommendations) or relax the target",
         why=f"batch {base.batch}: TPOT p90 {base.tpot_p90_ms:.1f} ms, TTFT {base.ttft_ms or float('nan'):.0f} ms on {p.target.name} at {p.context:,} tokens.",
-        evidence=ev, expected_gain=gain, measured=False, confidence=LOW,
-        confidence_reason="nothing to gain by batching until the per-token time comes down", how=[],
-        target=p.target_info(), flags=_batch_flags(p, linear, False, False) + ["no_batch_meets_slo"],
+        evidence=ev,
+        expected_gain=gain,
+        measured=False,
+        confidence=LOW,
+        confidence_reason="nothing to gain by batching until the per-token time comes down",
+        how=[],
+        target=p.target_info(),
+        flags=_batch_flags(p, linear, False, False) + ["no_batch_meets_slo"],
         details={"precision": curve.precision, "batch": None, "limit": choice.limit, "points": [_point_dict(pt) for pt in choice.points]},
     )
 
@@ -297,10 +334,15 @@ def _linear_scaling(curve: Curve) -> dict | None:
     if efficiency < LINEAR_SCALING_MIN:
         return None
     return {
-        "from_batch": a.batch, "to_batch": b.batch, "throughput_ratio": b.tokens_per_s / a.tokens_per_s, "efficiency": efficiency,
-        "text": (f"throughput still scales linearly at the largest measured batch: batch {a.batch} -> {b.batch} gives "
-                 f"{b.tokens_per_s / a.tokens_per_s:.2f}x tokens/s for {b.batch / a.batch:.0f}x sequences ({efficiency:.0%} of linear; "
-                 f"TPOT {a.tpot_ms:.1f} -> {b.tpot_ms:.1f} ms): the GPU is not yet the limit on {curve.gpu.name}, measure larger batches"),
+        "from_batch": a.batch,
+        "to_batch": b.batch,
+        "throughput_ratio": b.tokens_per_s / a.tokens_per_s,
+        "efficiency": efficiency,
+        "text": (
+            f"throughput still scales linearly at the largest measured batch: batch {a.batch} -> {b.batch} gives "
+            f"{b.tokens_per_s / a.tokens_per_s:.2f}x tokens/s for {b.batch / a.batch:.0f}x sequences ({efficiency:.0%} of linear; "
+            f"TPOT {a.tpot_ms:.1f} -> {b.tpot_ms:.1f} ms): the GPU is not yet the limit on {curve.gpu.name}, measure larger batches"
+        ),
     }
 
 
@@ -315,13 +357,17 @@ def _slo_text(config: RecommendConfig) -> str:
 
 def _batch_confidence(best: BatchPoint, basis: str, curve: Curve, p: Projector, extrapolated: bool) -> tuple[str, str]:
     if extrapolated:
-        return LOW, (f"batch {best.batch} lies beyond the measured batches ({', '.join(str(pt.batch) for pt in curve.points)}): "
-                     "the model's extrapolation, to be measured")
+        return LOW, (
+            f"batch {best.batch} lies beyond the measured batches ({', '.join(str(pt.batch) for pt in curve.points)}): "
+            "the model's extrapolation, to be measured"
+        )
     if basis == MEASURED:
         return HIGH, f"measured on {p.target.name} at this batch, at {curve.points[0].context_end or 'the measured'} tokens"
     first = f"batch {best.batch} was measured" if best.measured_on_profiled else f"batch {best.batch} lies between measured batches"
-    return MEDIUM, (f"{first} on {curve.gpu.name} at {curve.points[0].context_end or curve.points[0].prompt_len} tokens; "
-                    f"{p.target.name} at {p.context:,} tokens is modelled (GPU time by the roofline, memory by the KV-cache model)")
+    return MEDIUM, (
+        f"{first} on {curve.gpu.name} at {curve.points[0].context_end or curve.points[0].prompt_len} tokens; "
+        f"{p.target.name} at {p.context:,} tokens is modelled (GPU time by the roofline, memory by the KV-cache model)"
+    )
 
 
 def _measure_list(batch: int, choice: BatchChoice) -> str:

@@ -59,8 +59,7 @@ def curves(inputs: RecommendInputs) -> list[Curve]:
 
 def _point_from_config(c: MeasuredConfig) -> CurvePoint:
     tps = c.decode_tokens_per_s or c.batch_size * 1e3 / c.tpot_median_ms
-    return CurvePoint(c.batch_size, c.tpot_median_ms, c.tpot_p90_ms, c.ttft_ms, tps, c.prompt_len or 1,
-                      c.context_len, short(c.source), False)
+    return CurvePoint(c.batch_size, c.tpot_median_ms, c.tpot_p90_ms, c.ttft_ms, tps, c.prompt_len or 1, c.context_len, short(c.source), False)
 
 
 def _points_from_traces(traces: list[TraceEvidence]) -> list[CurvePoint]:
@@ -73,8 +72,20 @@ def _points_from_traces(traces: list[TraceEvidence]) -> list[CurvePoint]:
         dec = t.analysis.phases["decode"].stats
         pre = t.analysis.phases.get("prefill")
         ctx_end = (t.prompt_len or 0) + dec.steps + 1 if t.prompt_len else None
-        points.append(CurvePoint(batch, dec.wall_ms, dec.wall_ms_p90, pre.stats.wall_ms if pre else None,
-                                 batch * 1e3 / dec.wall_ms, t.prompt_len or 1, ctx_end, t.name, True, dec.gpu_busy_ms))
+        points.append(
+            CurvePoint(
+                batch,
+                dec.wall_ms,
+                dec.wall_ms_p90,
+                pre.stats.wall_ms if pre else None,
+                batch * 1e3 / dec.wall_ms,
+                t.prompt_len or 1,
+                ctx_end,
+                t.name,
+                True,
+                dec.gpu_busy_ms,
+            )
+        )
     return points
 
 
@@ -115,9 +126,19 @@ def half_new(pt: CurvePoint) -> int:
 def curve_evidence(curve: Curve) -> list[Evidence]:
     """The measured points of `curve` in one line: TPOT (p90), TTFT and tokens/s per batch."""
     how = "profiled" if curve.points[0].profiled else "un-profiled"
-    rows = "; ".join(f"b{pt.batch}: TPOT {pt.tpot_ms:.1f} ms" + (f" (p90 {pt.tpot_p90_ms:.1f})" if pt.tpot_p90_ms else "")
-                     + (f", TTFT {pt.ttft_ms:.0f} ms" if pt.ttft_ms is not None else "") + f", {pt.tokens_per_s:,.1f} tok/s"
-                     for pt in curve.points)
+    rows = "; ".join(
+        f"b{pt.batch}: TPOT {pt.tpot_ms:.1f} ms"
+        + (f" (p90 {pt.tpot_p90_ms:.1f})" if pt.tpot_p90_ms else "")
+        + (f", TTFT {pt.ttft_ms:.0f} ms" if pt.ttft_ms is not None else "")
+        + f", {pt.tokens_per_s:,.1f} tok/s"
+        for pt in curve.points
+    )
     ctx = curve.points[0].context_end
-    return [Evidence(f"{curve.precision} {curve.mode} on {curve.gpu.name} ({how}, prompt {curve.points[0].prompt_len}"
-                     + (f", context up to {ctx}" if ctx else "") + f"): {rows}", ", ".join(sorted({pt.source for pt in curve.points})))]
+    return [
+        Evidence(
+            f"{curve.precision} {curve.mode} on {curve.gpu.name} ({how}, prompt {curve.points[0].prompt_len}"
+            + (f", context up to {ctx}" if ctx else "")
+            + f"): {rows}",
+            ", ".join(sorted({pt.source for pt in curve.points})),
+        )
+    ]

@@ -68,8 +68,12 @@ for r in recs:
             st.caption(r.target["scaling"])
 
 if recs:
-    st.download_button("Download as Markdown (as `profkit recommend --markdown`)", partial(data.recommendations_markdown, recs),
-                       file_name="recommendations.md", mime="text/markdown")
+    st.download_button(
+        "Download as Markdown (as `profkit recommend --markdown`)",
+        partial(data.recommendations_markdown, recs),
+        file_name="recommendations.md",
+        mime="text/markdown",
+    )
 
 # ---- what-if -------------------------------------------------------------------------------------
 st.subheader("What if: memory and speed on another set-up")
@@ -92,7 +96,9 @@ m[0].metric("fits in memory", "yes" if est.fits else "NO", help=f"total {est.tot
 m[1].metric("headroom after weights", f"{est.headroom_bytes / 2**30:.1f} GiB")
 m[2].metric("free after KV cache", f"{est.free_bytes / 2**30:.1f} GiB")
 m[3].metric(f"max batch at {est.context_len:,} tokens", f"{est.max_batch}")
-m[4].metric("modelled decode tok/s (roofline)", f"{est.decode_tokens_per_s_ideal_aggregate:,.0f}", help=f"{est.decode_bound}-bound; all {est.batch_size} sequences")
+m[4].metric(
+    "modelled decode tok/s (roofline)", f"{est.decode_tokens_per_s_ideal_aggregate:,.0f}", help=f"{est.decode_bound}-bound; all {est.batch_size} sequences"
+)
 for warning in est.warnings:
     st.warning(warning)
 
@@ -106,5 +112,5 @@ for column, (section, rows) in zip(st.columns(2), estimate_rows(est)):
     with column:
         st.markdown(f"**{section}** (as `profkit estimate` prints it)")
         st.table(pd.DataFrame([(label.strip(), value) for label, value in rows], columns=["quantity", "value"]).set_index("quantity"))
-for note in estimate_notes(est)[len(est.warnings):]:
+for note in estimate_notes(est)[len(est.warnings) :]:
     st.caption(note)
