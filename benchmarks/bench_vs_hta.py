@@ -103,7 +103,8 @@ def main() -> None:
     print(f"{'HTA load+temporal+idle+kernel':32s}{med['hta'][0]:14.2f}{med['hta'][1]:14.0f}")
     print(f"speed-up: {med['hta'][0] / med['profkit'][0]:.2f}x faster; memory: {med['profkit'][1] / med['hta'][1]:.2f}x of HTA's peak RSS")
     print(
-        f"second analysis (parse and analysis cached): library call analyze_path() {statistics.median(lib_cached):.3f} s (+ {statistics.median(lib_import):.3f} s one-off import), whole CLI command {statistics.median(cli_cached):.2f} s"
+        f"second analysis (parse and analysis cached): library call analyze_path() {statistics.median(lib_cached):.3f} s (+ "
+        f"{statistics.median(lib_import):.3f} s one-off import), whole CLI command {statistics.median(cli_cached):.2f} s"
     )
     print("targets: >=3x faster than HTA with no more memory; cached <=0.3 s library, <=1 s CLI")
 

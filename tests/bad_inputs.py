@@ -19,9 +19,9 @@ import json
 import random
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import orjson
 

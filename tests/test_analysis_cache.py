@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SAMPLES
 
 import profkit
+from conftest import ROOT, SAMPLES
 from profkit.analyses import cache as acache
 from profkit.analyses.summary import analyze_path, analyze_trace
 from profkit.analyses.workload import describe_workload

@@ -63,7 +63,7 @@ def run_cli(workdir: Path, *args, prefix: tuple = (), timeout: float = 120) -> R
     env = dict(os.environ, PROFKIT_CACHE_DIR=str(workdir / "cache"), HOME=str(workdir / "home"))
     env.pop("XDG_CACHE_HOME", None)
     argv = [*prefix, sys.executable, "-m", "profkit", *(os.fsencode(a) if isinstance(a, Path) else a for a in args)]
-    r = subprocess.run(argv, capture_output=True, cwd=workdir, env=env, timeout=timeout)
+    r = subprocess.run(argv, capture_output=True, cwd=workdir, env=env, timeout=timeout, check=False)
     return Run(r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace"))
 
 
@@ -284,7 +284,7 @@ def unprivileged(tmp_path: Path) -> tuple:
     probe.chmod(0)
     prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all")
     try:
-        r = subprocess.run([*prefix, sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True, timeout=60)
+        r = subprocess.run([*prefix, sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True, timeout=60, check=False)
     except FileNotFoundError:
         pytest.skip("running as root without setpriv: chmod 000 cannot deny reading here")
     if r.returncode == 0 or b"PermissionError" not in r.stderr:
@@ -437,7 +437,7 @@ def test_ctrl_c_says_interrupted(tmp_path):
         sys.argv = ["profkit", "wait-for-ctrl-c"]
         main()
     """)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
     assert r.returncode == 130 and r.stderr.strip() == "profkit: interrupted", r.stderr
 
 

@@ -16,7 +16,7 @@ META_KEYS = {"gpu_name", "sm_count", "memory_bytes", "cuda_driver_version", "cud
 
 
 def run_cli(*args):
-    r = subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, timeout=180)
+    r = subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, timeout=180, check=False)
     assert r.returncode == 0, r.stderr
     return r
 
@@ -29,10 +29,10 @@ def int8_json():
 def test_json_schema_has_the_documented_fields(int8_json):
     assert int8_json["schema"] == "profkit.analyze/1"
     t = int8_json["traces"][0]
-    assert META_KEYS <= set(t["metadata"])
-    assert all(STEP_KEYS <= set(s) for s in t["steps"])
+    assert set(t["metadata"]) >= META_KEYS
+    assert all(set(s) >= STEP_KEYS for s in t["steps"])
     for phase in ("prefill", "decode"):
-        assert PHASE_KEYS <= set(t["phases"][phase])
+        assert set(t["phases"][phase]) >= PHASE_KEYS
     assert {"category", "total_ms", "share"} <= set(t["kernel_categories"][0])
     assert sum(c["share"] for c in t["kernel_categories"]) == pytest.approx(1.0)
 
@@ -115,5 +115,6 @@ def test_ceilings_of_another_gpu_are_refused():
         capture_output=True,
         text=True,
         timeout=120,
+        check=False,
     )
     assert r.returncode == 2 and "measured on NVIDIA H200" in r.stderr and "Traceback" not in r.stderr

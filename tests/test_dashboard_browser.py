@@ -56,30 +56,29 @@ def server(tmp_path_factory):
 
     port = _free_port()
     env = dict(os.environ, PROFKIT_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "profkit-dashboard-cache"))
-    log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+")
-    proc = subprocess.Popen(streamlit_command(SAMPLES, port=port, headless=True), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while True:
+    with open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+") as log:
+        proc = subprocess.Popen(streamlit_command(SAMPLES, port=port, headless=True), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                proc.kill()
+                pytest.fail(f"streamlit did not start on {url}:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+        proc.terminate()
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            pytest.fail(f"streamlit did not start on {url}:\n{log.read()[-3000:]}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+            proc.wait()
 
 
 @pytest.fixture(scope="module")

@@ -80,7 +80,7 @@ def hostile(tmp_path_factory):
 
 def cli(*args, cwd=ROOT):
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    return subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600, check=False)
 
 
 def assert_clean(result, code=0):

@@ -57,7 +57,7 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path, mon
 
     class DiskFull:
         def __init__(self, path, mode):
-            self.fh = open(path, mode)
+            self.fh = open(path, mode)  # noqa: SIM115 -- stands in for open(); closed by __exit__
 
         def __enter__(self):
             return self
@@ -128,7 +128,7 @@ def test_every_gzip_member_is_read_and_counted(tmp_path):
     assert b"".join(source.trace_chunks(path)) == b"a" * 1000 + b"b" * 2000 + b"c" * 3000
     with open(path, "rb") as fh:
         assert unpacked_size(fh, path, 6000) == 6000
-    with open(path, "rb") as fh, pytest.raises(TraceTooLarge, match="unpacks to over 5.9 KiB"):
+    with open(path, "rb") as fh, pytest.raises(TraceTooLarge, match=r"unpacks to over 5\.9 KiB"):
         unpacked_size(fh, path, 5999)
 
 
@@ -152,9 +152,9 @@ def test_dashboard_upload_check_counts_every_member(monkeypatch):
 
     monkeypatch.setattr(uploads, "MAX_UNPACKED_BYTES", 100_000)
     small_first = bad_inputs.gzip_members(b" " * 10, *[b" " * 50_000] * 3)
-    with pytest.raises(ProfkitError, match="bomb.json.gz: unpacks to over"):
+    with pytest.raises(ProfkitError, match=r"bomb\.json\.gz: unpacks to over"):
         uploads.check_upload("bomb.json.gz", small_first)
-    with pytest.raises(ProfkitError, match="cut.json.gz: truncated gzip"):
+    with pytest.raises(ProfkitError, match=r"cut\.json\.gz: truncated gzip"):
         uploads.check_upload("cut.json.gz", gzip.compress(b"{}" * 1000)[:-4])
 
 

@@ -360,7 +360,7 @@ def test_measured_config_label():
 # ---- CLI --------------------------------------------------------------------------------------------------
 def _cli(*args):
     env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "profkit", "recommend", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
+    return subprocess.run([sys.executable, "-m", "profkit", "recommend", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
 
 
 def test_cli_json_schema():

@@ -22,7 +22,13 @@ BF16 = "h200_llama3-8b_bf16_b1.pt.trace.json.gz"
 
 def cli(*args, timeout=600):
     r = subprocess.run(
-        [sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env={**os.environ, "COLUMNS": "200"}, timeout=timeout
+        [sys.executable, "-m", "profkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=timeout,
+        check=False,
     )
     assert r.returncode == 0, r.stderr
     return r

@@ -159,7 +159,7 @@ def test_manifest_writer_and_reader_carry_every_key_capture_writes(tmp_path):
     assert (c.precision, c.batch_size, c.timing.tpot_median_ms, c.timing.decode_step_ms) == ("int8", 1, 26.0, [26.0, 25.9])
     assert c.quantization == {"scheme": "llm.int8", "library": "bitsandbytes", "threshold": 6.0}
     assert m.planned() == 2
-    assert m.to_dict() == {k: v for k, v in data.items()}
+    assert m.to_dict() == dict(data)
 
 
 def test_manifest_writer_refuses_a_value_of_the_wrong_type(tmp_path):

@@ -55,8 +55,8 @@ def test_resume_keeps_the_earlier_nvml_samples(tmp_path):
 
 
 def test_a_folder_without_a_finished_trace_is_a_run_folder(tmp_path, monkeypatch):
-    from profkit.store import list_runs
     from profkit.capture.sweep import SweepInterrupted
+    from profkit.store import list_runs
 
     b1, b2 = names(1, 2)
     interrupt_at(monkeypatch, b1)
@@ -77,7 +77,7 @@ def test_a_folder_without_a_finished_trace_is_a_run_folder(tmp_path, monkeypatch
 def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, monkeypatch, capsys):
     from profkit.cli import main
 
-    b1, b2, b3 = names(1, 2, 3)
+    b1, b2, _b3 = names(1, 2, 3)
     interrupt_at(monkeypatch, b2)
     monkeypatch.setattr(
         sys,

@@ -36,6 +36,7 @@ import numpy as np
 
 from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM_CATEGORIES, KV_CACHE, categorize
 from profkit.analyses.steps import Step
+from profkit.errors import ProfkitError
 from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, dtype_key
 from profkit.trace.model import Trace
 
@@ -213,7 +214,7 @@ def op_gemm_dtype(types: list) -> str | None:
         if t in DTYPE_BYTES and t not in ("long int", "bool", "int"):
             try:
                 return dtype_key(t.replace("c10::", "").lower() if t.startswith("c10::") else t)
-            except Exception:
+            except ProfkitError:  # a dtype the catalog does not know: no GEMM dtype
                 return None
     return None
 
@@ -315,7 +316,10 @@ def _opless_kernels(trace: Trace, rows: np.ndarray, n_steps: int) -> str:
     if not gemm and not attn:
         return ""
     parts = [f"{gemm / n_steps:.0f} GEMM" if gemm else "", f"{attn / n_steps:.0f} attention" if attn else ""]
-    return f"{' and '.join(p for p in parts if p)} kernels per step have no launching op (CUDA/HIP graph replays, or no CPU ops recorded): their bytes are not modelled"
+    return (
+        f"{' and '.join(p for p in parts if p)} kernels per step have no launching op (CUDA/HIP graph replays, or no CPU ops recorded): "
+        "their bytes are not modelled"
+    )
 
 
 def _withhold_impossible(bw: PhaseBandwidth, gpu: GpuSpec | None) -> None:

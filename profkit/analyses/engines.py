@@ -57,7 +57,7 @@ class EngineBatch:
     decode_tokens: int | None = None
     context_tokens: int | None = None  # KV tokens attention reads, summed over requests (vLLM's sk fields)
 
-    def merged(self, outer: "EngineBatch") -> "EngineBatch":
+    def merged(self, outer: EngineBatch) -> EngineBatch:
         """This batch with the fields it lacks taken from an enclosing annotation of the same batch."""
         values = {k: getattr(self, k) if getattr(self, k) is not None else getattr(outer, k) for k in self.__dataclass_fields__}
         return EngineBatch(**values)

@@ -407,7 +407,7 @@ class Estimate:
     prefill_tokens_per_s_ideal: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
     """Things the reader must know: does not fit, context beyond the model's, ..."""
-    measured: tuple["MeasuredDecode", ...] = ()
+    measured: tuple[MeasuredDecode, ...] = ()
     """Runs of this model, precision and batch size that measured decode (`with_measured`); empty: modelled only."""
     measured_notes: tuple[str, ...] = ()
     """What `with_measured` set aside and why (another model, a CPU run)."""

@@ -65,8 +65,8 @@ WEAK_FAMILIES: tuple[tuple[str, str], ...] = (
         r"rotary|rope|act_and_mul|silu|gelu|swiglu|activation|elementwise|transpose|subtensorop|tensorop|vectorized|unrolled|^at::|::at::|at_cuda_detail|rocprim|^cub::|thrust|index_?(select|put|copy)|gather|scatter|fill|arange|cumsum|softmax|embedding|copy|cat_?array|concat|reduce_kernel|compute_position",
     ),
 )
-_STRONG = tuple((family, re.compile(pattern, re.I)) for family, pattern in STRONG_FAMILIES)
-_WEAK = tuple((family, re.compile(pattern, re.I)) for family, pattern in WEAK_FAMILIES)
+_STRONG = tuple((family, re.compile(pattern, re.IGNORECASE)) for family, pattern in STRONG_FAMILIES)
+_WEAK = tuple((family, re.compile(pattern, re.IGNORECASE)) for family, pattern in WEAK_FAMILIES)
 
 # GEMM data types from kernel names, tried in order (first match wins); keys as `hardware.catalog.DTYPE_KEYS`
 # plus "fp4". Tensile (`Cijk_Alik_Bljk_BBS_...`) and cuBLAS nvjet (`nvjet_tst_...`) encode it in a token.
@@ -87,7 +87,7 @@ GEMM_DTYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("tf32", r"tf32|s1688gemm|s16816tf32"),
     ("fp32", r"sgemm|f32f32|fp32|_sss_"),
 )
-_GEMM_DTYPES = tuple((dtype, re.compile(pattern, re.I)) for dtype, pattern in GEMM_DTYPE_PATTERNS)
+_GEMM_DTYPES = tuple((dtype, re.compile(pattern, re.IGNORECASE)) for dtype, pattern in GEMM_DTYPE_PATTERNS)
 
 
 @lru_cache(maxsize=65536)

@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses import bandwidth, host_ops, idle, kernels, steps as steps_mod
+from profkit.analyses import bandwidth, host_ops, idle, kernels
+from profkit.analyses import steps as steps_mod
 from profkit.analyses.engines import engine_steps
 from profkit.analyses.verdict import Verdict, phase_verdict
 from profkit.analyses.vocabulary import platform
-from profkit.trace.metadata import trace_rank
 from profkit.hardware.catalog import GpuSpec, identify_gpu
+from profkit.trace.metadata import trace_rank
 from profkit.trace.model import KERNEL, Trace
 from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES
 
@@ -180,7 +181,10 @@ def _no_gpu_note(trace: Trace) -> str:
     props = trace.device_properties
     name = props[0].get("name") if props else None
     if name:
-        return f"no GPU kernels, copies or memsets recorded (device {name!r}: a non-GPU accelerator, or a capture without the CUDA activity, e.g. CUPTI counters only): GPU sections are empty"
+        return (
+            f"no GPU kernels, copies or memsets recorded (device {name!r}: a non-GPU accelerator, or a capture without the CUDA activity, "
+            "e.g. CUPTI counters only): GPU sections are empty"
+        )
     return "no GPU activity in this trace (CPU-only run or CUDA activities not recorded): GPU sections are empty"
 
 

@@ -100,13 +100,15 @@ def _device_verdict(stats: PhaseStats, bw: PhaseBandwidth | None, kernels: Kerne
     if (mfu or 0) >= DEVICE_BOUND_MIN_UTILIZATION and (mbu is None or mfu > mbu):
         return Verdict(
             COMPUTE,
-            f"{stats.phase} is compute-bound: {busy}, running GEMMs at {bw.achieved_tflops:.0f} TFLOP/s ({mfu:.0%} of the {bw.compute_dtype} peak) while moving {bw.achieved_bandwidth_gbps or 0:.0f} GB/s ({(mbu or 0):.0%} of DRAM bandwidth).",
+            f"{stats.phase} is compute-bound: {busy}, running GEMMs at {bw.achieved_tflops:.0f} TFLOP/s ({mfu:.0%} of the {bw.compute_dtype} peak) while "
+            f"moving {bw.achieved_bandwidth_gbps or 0:.0f} GB/s ({(mbu or 0):.0%} of DRAM bandwidth).",
         )
     if (mbu or 0) >= DEVICE_BOUND_MIN_UTILIZATION:
         tf = f" against {mfu:.0%} of the {bw.compute_dtype} tensor peak" if mfu is not None else ""
         return Verdict(
             MEMORY,
-            f"{stats.phase} is memory-bound: {busy}, reading {bw.bytes_per_step / 1e9:.2f} GB per step at {bw.achieved_bandwidth_gbps:.0f} GB/s ({mbu:.0%} of the GPU's {bw.peak_bandwidth_gbps:.0f} GB/s){tf}.",
+            f"{stats.phase} is memory-bound: {busy}, reading {bw.bytes_per_step / 1e9:.2f} GB per step at {bw.achieved_bandwidth_gbps:.0f} GB/s ({mbu:.0%} of "
+            f"the GPU's {bw.peak_bandwidth_gbps:.0f} GB/s){tf}.",
         )
     overhead = _overhead(shares)
     known_low = (mbu is not None or mfu is not None) and not (bw and bw.lower_bound)

@@ -57,7 +57,7 @@ class ModelSignature:
     def known(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
-    def conflicts(self, other: "ModelSignature") -> list[str]:
+    def conflicts(self, other: ModelSignature) -> list[str]:
         """Fields known on both sides that differ, as 'name a vs b'."""
         mine, theirs = self.known(), other.known()
         return [f"{k.replace('_', ' ')} {mine[k]} vs {theirs[k]}" for k in mine if k in theirs and mine[k] != theirs[k]]

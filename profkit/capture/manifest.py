@@ -24,7 +24,6 @@ from pathlib import Path
 
 from profkit.capture.config import MANIFEST_FILE, ConfigSpec
 from profkit.errors import ProfkitError, option
-
 from profkit.store.manifest import (  # noqa: F401  (re-exported for the sweep)
     STATUS_FAILED,
     STATUS_INTERRUPTED,

@@ -125,7 +125,7 @@ class Sampler:
     def peak_rss_bytes(self, t_start: float, t_end: float) -> int:
         """Largest sampled RSS in [t_start, t_end], and RSS now (the window may hold no sample)."""
         window = [s.rss_bytes for s in list(self.samples) if t_start <= s.t_unix_s <= t_end]
-        return max(window + [self._process.memory_info().rss])
+        return max([*window, self._process.memory_info().rss])
 
     def append_csv(self, path: Path) -> int:
         """Append the samples not yet written to `path` (created with its header row when absent),

@@ -184,7 +184,7 @@ def _open_manifest(cfg: RunConfig, run_dir: Path, settings: dict, device: str, s
     """A new manifest, or with --resume the run's existing one (same measuring settings required)."""
     if cfg.resume:
         manifest = read_manifest(run_dir)
-        check_resumable(manifest, settings, RESUME_MUST_MATCH + ("resolved_device",))
+        check_resumable(manifest, settings, (*RESUME_MUST_MATCH, "resolved_device"))
         manifest["settings"] = merge_sweep_settings(manifest["settings"], settings)
         manifest.setdefault("resumed", []).append({"at": now_iso(), "host": host_name(), "torch": torch.__version__})
         _remove_scratch_files(run_dir)

@@ -71,7 +71,7 @@ _interrupted = False
 
 def _note_interrupt(signum, frame) -> None:
     """SIGINT: remember it (click hides it behind its own exit), then interrupt as Python does."""
-    global _interrupted
+    global _interrupted  # noqa: PLW0603 -- a signal handler can only leave its mark in module state
     _interrupted = True
     signal.default_int_handler(signum, frame)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -20,13 +19,11 @@ def analyze(
     traces: list[Path] = typer.Argument(
         ..., readable=False, help="Kineto trace files (.json, .json.gz) or directories of them (e.g. traces/<run-id>)."
     ),  # the loader says what is wrong
-    json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report (schema profkit.analyze/1) to FILE, or '-' for stdout."),
+    json_out: str | None = typer.Option(None, "--json", help="Write the JSON report (schema profkit.analyze/1) to FILE, or '-' for stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown report instead of the terminal one."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
-    bandwidth_gbps: Optional[float] = typer.Option(
-        None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."
-    ),
-    ceilings: Optional[Path] = typer.Option(
+    gpu: str | None = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
+    bandwidth_gbps: float | None = typer.Option(None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."),
+    ceilings: Path | None = typer.Option(
         None, "--ceilings", help="Run-results JSON with measured 'ceilings' (copy GB/s, matmul TFLOP/s) of the same GPU; MBU/MFU are then judged against them."
     ),
     no_cache: bool = typer.Option(
@@ -37,7 +34,7 @@ def analyze(
         "--hta",
         help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace.",
     ),
-    max_trace_bytes: Optional[str] = typer.Option(
+    max_trace_bytes: str | None = typer.Option(
         None,
         "--max-trace-bytes",
         metavar="SIZE",

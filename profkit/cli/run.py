@@ -7,7 +7,6 @@ Leaves `<out>/<run-id>/` with one `.pt.trace.json.gz` per configuration, `manife
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Optional
 
 import typer
 
@@ -61,11 +60,11 @@ def build_config(*, model: str | None, random_weights: bool, model_config: str |
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_command(
-        model: Optional[str] = typer.Option(None, "--model", help="Local Hugging Face checkpoint folder, loaded with from_pretrained."),
+        model: str | None = typer.Option(None, "--model", help="Local Hugging Face checkpoint folder, loaded with from_pretrained."),
         random_weights: bool = typer.Option(
             False, "--random-weights", help="Random weights of --model-config's shape (the default without --model); no download."
         ),
-        model_config: Optional[str] = typer.Option(
+        model_config: str | None = typer.Option(
             None, "--model-config", help="Shape for random weights: llama-3-8b (default on GPU), tiny (default on CPU), or a config.json path."
         ),
         precisions: str = typer.Option(
@@ -89,12 +88,12 @@ def register(app: typer.Typer) -> None:
         ),
         device: str = typer.Option(_DEFAULTS["device"], "--device", help=f"{' | '.join(DEVICES)}."),
         seed: int = typer.Option(_DEFAULTS["seed"], "--seed", help="Seed for random weights and prompt ids."),
-        prompt_text: Optional[str] = typer.Option(
+        prompt_text: str | None = typer.Option(
             None, "--prompt-text", help="Prompt text for the checkpoint's tokenizer (repeated/cut to --prompt-len); default random ids."
         ),
         layer_ranges: bool = typer.Option(False, "--layer-ranges", help="Also annotate every decoder layer (NVTX + record_function; eager only)."),
         out: str = typer.Option(_DEFAULTS["out_dir"], "--out", help="Folder for run folders."),
-        run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name (default: time stamp + model)."),
+        run_id: str | None = typer.Option(None, "--run-id", help="Run folder name (default: time stamp + model)."),
         resume: bool = typer.Option(False, "--resume", help="Continue --run-id, skipping configurations already recorded as ok."),
     ) -> None:
         """Run Llama inference across precisions x batch sizes x modes; write traces + manifest."""
@@ -121,9 +120,7 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from profkit.capture.sweep import run_sweep
-
-        from profkit.capture.sweep import SweepInterrupted
+        from profkit.capture.sweep import SweepInterrupted, run_sweep
 
         console = Console(stderr=True)
         try:

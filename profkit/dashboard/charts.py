@@ -143,8 +143,8 @@ def roofline(bw) -> go.Figure:
     intensities = [g.flops_per_call / g.bytes_per_call for g in points]
     if bw.flops_per_step and bw.bytes_per_step:
         intensities.append(bw.flops_per_step / bw.bytes_per_step)
-    lo = min(intensities + [1.0]) / 3
-    hi = max(intensities + [(bw.peak_tflops or 1) * 1000 / (bw.peak_bandwidth_gbps or 1)]) * 3
+    lo = min([*intensities, 1.0]) / 3
+    hi = max([*intensities, (bw.peak_tflops or 1) * 1000 / (bw.peak_bandwidth_gbps or 1)]) * 3
     if bw.peak_bandwidth_gbps:
         xs = [lo * (hi / lo) ** (i / 60) for i in range(61)]
         roof = [x * bw.peak_bandwidth_gbps / 1000 for x in xs]
@@ -226,8 +226,8 @@ def nvml_timeline(samples, windows=()) -> go.Figure:
 def batch_sweep(sweep) -> go.Figure:
     """Decode tokens/s and TPOT vs batch size, one line per precision (DataFrame: precision, batch, decode_tokens_per_s, tpot_median_ms)."""
     fig = make_subplots(rows=1, cols=2, subplot_titles=("decode tokens/s (all sequences)", "time per output token (median, ms)"))
-    for (precision, mode), group in sweep.groupby(["precision", "mode"], sort=False, dropna=False):
-        group = group.sort_values("batch")
+    for (precision, mode), unsorted in sweep.groupby(["precision", "mode"], sort=False, dropna=False):
+        group = unsorted.sort_values("batch")
         name = f"{precision} {mode}" if mode and mode != "eager" else str(precision)
         color = PRECISION_COLORS.get(str(precision))
         marker = dict(symbol="diamond" if mode == "compiled" else "circle", size=8)
@@ -268,7 +268,7 @@ def compare_steps(comparison) -> go.Figure:
     panels = [(phase, change) for phase, pc in comparison.phases.items() for change in (pc.wall_ms, pc.gpu_busy_ms)]
     titles = [f"{phase} {'wall' if c.metric == 'wall_ms' else 'GPU busy'}" + (" *" if c.significant else "") for phase, c in panels]
     fig = make_subplots(rows=1, cols=max(len(panels), 1), subplot_titles=titles, horizontal_spacing=0.06)
-    for i, (phase, c) in enumerate(panels, start=1):
+    for i, (_phase, c) in enumerate(panels, start=1):
         fig.add_hrect(y0=c.baseline - c.threshold_ms, y1=c.baseline + c.threshold_ms, fillcolor=WALL_COLOR, opacity=0.25, line_width=0, row=1, col=i)
         for side, values, median, color in (("A", c.baseline_values, c.baseline, WALL_COLOR), ("B", c.candidate_values, c.candidate, BUSY_COLOR)):
             fig.add_scatter(

@@ -309,7 +309,7 @@ def default_pair(root: Path) -> tuple[str, str] | None:
     if len(table) < 2:
         return None
     workload = ["model", "precision", "batch", "prompt", "mode"]
-    setup = workload + ["GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
+    setup = [*workload, "GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
     for keys in (setup, workload):
         for _, group in table.groupby(keys, sort=False, dropna=False):
             if len(group) >= 2 and (keys is setup or group[setup].drop_duplicates().shape[0] > 1):

@@ -272,8 +272,7 @@ _ALIASES = {
 
 def _squash(text: str) -> str:
     text = text.lower().strip()
-    if text.startswith("nvidia"):
-        text = text[len("nvidia") :]
+    text = text.removeprefix("nvidia")
     return "".join(ch for ch in text if ch.isalnum())
 
 

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from profkit.analyses.kernels import CATEGORY_LABELS
 from profkit.analyses.summary import TraceAnalysis
-from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.report.tables import Section, fmt, pct, shorten
+from profkit.trace.metadata import cuda_version_text, hip_version_text
 
 PHASE_ORDER = ("prefill", "decode")
 
@@ -125,13 +125,13 @@ def _steps(a: TraceAnalysis) -> Section:
         ]
         if engine:
             row += [fmt(s.batch_size), fmt(s.tokens), fmt(s.context_tokens)]
-        rows.append(row + ["OUTLIER" if s.outlier else ""])
+        rows.append([*row, "OUTLIER" if s.outlier else ""])
     notes = [f"{s.name}: {s.outlier_reason}; excluded from steady-state figures" for s in a.steps if s.outlier]
     headers = ["step", "phase", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "D2H", "graphs"]
     if engine:
         headers += ["batch", "tokens", "KV tokens read"]
         notes.append("batch, tokens and KV tokens read as the serving engine annotated each step (vLLM execute_context_..., SGLang step[...])")
-    return Section("Steps", headers + [""], rows, notes, right_align_from=2)
+    return Section("Steps", [*headers, ""], rows, notes, right_align_from=2)
 
 
 def _whole_trace(a: TraceAnalysis) -> Section:
@@ -141,9 +141,9 @@ def _whole_trace(a: TraceAnalysis) -> Section:
     if a.pretrace:
         p = a.pretrace
         notes.append(
-            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) have no launch record "
-            "(launched before recording began, or no launch calls recorded): counted in GPU busy time, not in any step's kernels; the whole-trace idle split "
-            "follows HTA (it drops them when the trace has two or more ProfilerSteps)."
+            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) "
+            "have no launch record (launched before recording began, or no launch calls recorded): counted in GPU busy time, not in any step's kernels; "
+            "the whole-trace idle split follows HTA (it drops them when the trace has two or more ProfilerSteps)."
         )
     return Section("Whole trace", ["window", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "graphs"], rows, notes, right_align_from=1)
 
@@ -181,7 +181,8 @@ def _phases(a: TraceAnalysis) -> Section:
     notes.append("Medians over steady steps (outliers excluded); GB/s and MBU over GPU busy time; MFU against the dense tensor peak of the GEMM dtype.")
     if tokens:
         notes.append(
-            "tok/step and tok/s as the serving engine annotated them: in decode one token per sequence, so tok/s is the batch's decode throughput and the step wall time its per-token latency."
+            "tok/step and tok/s as the serving engine annotated them: in decode one token per sequence, so tok/s is the batch's decode throughput and the "
+            "step wall time its per-token latency."
         )
     headers = ["phase", "steady", "wall ms", "wall p90", "busy ms", "idle", "kernels", "syncs", "D2H"]
     if tokens:
@@ -252,7 +253,8 @@ def _idle(a: TraceAnalysis) -> Section:
             ]
         )
     notes = [
-        "HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms over the activities HTA covers."
+        "HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase "
+        "rows are per step, the whole-trace row is total ms over the activities HTA covers."
     ]
     return Section("Idle time per stream", ["scope", "stream", "idle ms", "host wait", "kernel wait", "other"], rows, notes, right_align_from=2)
 

@@ -24,10 +24,10 @@ import orjson
 from profkit.errors import ProfkitError
 from profkit.store import schema
 from profkit.store.header import iso_time
-from profkit.trace.metadata import cuda_version_text
 from profkit.store.layout import MAX_SIDE_FILE_BYTES
 from profkit.store.records import RESULTS, ConfigInfo, RunInfo
 from profkit.store.walk import display, regular_file
+from profkit.trace.metadata import cuda_version_text
 
 #: Mode of a `runs` entry that does not say: the reference runs are eager HF generate.
 RESULTS_DEFAULT_MODE = "eager"

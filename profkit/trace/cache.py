@@ -102,7 +102,7 @@ def read(trace_path: Path) -> Trace | None:
             extent_ns=tuple(header.get("extent_ns") or (0, 0)),
             **tables,
         )
-    except Exception:  # a corrupt or foreign cache entry is simply a miss
+    except Exception:  # noqa: BLE001 -- a corrupt or foreign cache entry is simply a miss
         return None
 
 

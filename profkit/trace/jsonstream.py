@@ -17,7 +17,7 @@ it arrives (a gzip of blank space costs nothing but time).
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 import msgspec
 
@@ -31,8 +31,8 @@ MAX_METADATA_BYTES = 64 * 1024**2
 
 _SPACE = b" \t\r\n"
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{},]', re.S)  # a lone '"' = a string cut off
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{},]', re.DOTALL)  # a lone '"' = a string cut off
 _SCALAR_END = re.compile(rb"[ \t\r\n,\]}]")
 _EVENT_END = re.compile(rb'\}[ \t\r\n]*(,)[ \t\r\n]*\{[ \t\r\n]*"')  # between two events: group 1 is the comma
 _COMMA = re.compile(rb",")

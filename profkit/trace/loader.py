@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array import array
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -37,7 +37,7 @@ from profkit.trace.model import (
     Trace,
 )
 from profkit.trace.repair import clean_text, clean_value, decode_repairing
-from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, describe_os_error, trace_chunks
+from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, trace_chunks
 
 GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET}
 RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver"}
@@ -71,12 +71,12 @@ class _Event(msgspec.Struct):
     ts: Any = None
     dur: Any = None
     tid: Any = 0
-    args: Union[_Args, None] = None
+    args: _Args | None = None
 
 
 # traceEvents entries that are not objects decode as themselves (counted and skipped), so that a
 # batch holding one still decodes in one call.
-_EVENTS_DECODER = msgspec.json.Decoder(list[Union[_Event, None, bool, int, float, str, list]])
+_EVENTS_DECODER = msgspec.json.Decoder(list[_Event | bool | int | float | str | list | None])
 _EVENT_DECODER = msgspec.json.Decoder(_Event)
 _ARGS_DECODER = msgspec.json.Decoder(_Args)
 _FIELDS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -367,7 +367,7 @@ class _Builder(EventSink):
         low, high = bounds
         if value.__class__ is int and low <= value <= high:
             return value
-        if value is None or value == default and value.__class__ is int:
+        if value is None or (value == default and value.__class__ is int):
             return default
         number = None
         if isinstance(value, str):

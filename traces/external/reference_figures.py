@@ -50,7 +50,7 @@ SYNC = {
 GRAPH = {"cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch"}
 RUNTIME = {"cuda_runtime", "cuda_driver"}
 BUSY = {"kernel", "gpu_memcpy", "gpu_memset"}
-GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.I)
+GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.IGNORECASE)
 
 
 def num(v):
@@ -80,8 +80,8 @@ def rows(path):
     gemm_ms = sum(e["dur"] for e in kernels if GEMM.search(without_parameters(e["name"]))) / 1e3
     for lo, hi, name in steps:
         covered, cur_s, cur_e = 0.0, None, None
-        for s, t in busy:
-            s, t = max(s, lo), min(t, hi)
+        for start, end in busy:
+            s, t = max(start, lo), min(end, hi)
             if t <= s:
                 continue
             if cur_e is None or s > cur_e:

@@ -44,7 +44,7 @@ class _Agg:
     op_ns: Counter = field(default_factory=Counter)  # launching op path + dims -> ns
     signatures: Counter = field(default_factory=Counter)  # exact: root op + input shapes (or kernel name)
 
-    def merge(self, other: "_Agg") -> None:
+    def merge(self, other: _Agg) -> None:
         self.gpu_ns += other.gpu_ns
         self.host_ns += other.host_ns
         self.activities += other.activities
@@ -57,7 +57,7 @@ class _Agg:
         ):
             mine.update(theirs)
 
-    def copy(self) -> "_Agg":
+    def copy(self) -> _Agg:
         new = _Agg(self.label, self.kind)
         new.merge(self)
         return new

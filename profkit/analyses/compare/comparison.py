@@ -4,7 +4,7 @@ and pooling repeats)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from profkit.analyses.compare.inputs import _Entry, expand_input, expand_inputs, pair_entries
 from profkit.analyses.compare.model import K_SIGMA, REL_FLOOR, CompareReport, Comparison, Side, SideInput, SideSummary

@@ -5,9 +5,9 @@ and repeats paired with the baseline configuration they go with."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from profkit.errors import ProfkitError, option
 

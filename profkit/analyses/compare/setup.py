@@ -7,8 +7,8 @@ from typing import Any
 
 from profkit.analyses.compare.model import SetupField, Side
 from profkit.analyses.summary import TraceAnalysis
-from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.analyses.workload import Workload, describe_workload
+from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.trace.model import Trace
 
 _SETUP_SOFTWARE = (

@@ -98,7 +98,8 @@ def _per_token_sentence(p: PhaseComparison, names: tuple[str, str]) -> str:
     text = (
         f"{p.phase} per token: {w.baseline_per_token_ms:.3g} -> {w.candidate_per_token_ms:.3g} ms ({_times(ratio)}), "
         f"because a step carries {p.baseline_tokens_per_step} vs {p.candidate_tokens_per_step} tokens while the step's wall time goes "
-        f"{w.baseline:.1f} -> {w.candidate:.1f} ms ({_pct(w.change)}, {_sig(w)}) and its GPU busy time {g.baseline:.2f} -> {g.candidate:.2f} ms ({_pct(g.change)}, {_sig(g)})"
+        f"{w.baseline:.1f} -> {w.candidate:.1f} ms ({_pct(w.change)}, {_sig(w)}) and its GPU busy time {g.baseline:.2f} -> {g.candidate:.2f} ms "
+        f"({_pct(g.change)}, {_sig(g)})"
     )
     idle = _counter(p, "idle_fraction")
     if p.candidate_bound in ("host", "sync"):
@@ -108,7 +109,8 @@ def _per_token_sentence(p: PhaseComparison, names: tuple[str, str]) -> str:
         )
     elif p.baseline_bound in ("host", "sync"):
         text += (
-            f"; the larger step turns it from {p.baseline_bound}-bound (GPU idle {idle.baseline:.0%}) into {p.candidate_bound}-bound (GPU idle {idle.candidate:.0%}): "
+            f"; the larger step turns it from {p.baseline_bound}-bound (GPU idle {idle.baseline:.0%}) "
+            f"into {p.candidate_bound}-bound (GPU idle {idle.candidate:.0%}): "
             "the GPU is now the limit, so the per-token gain shrinks from here"
         )
     return text
@@ -161,7 +163,8 @@ def _gpu_clauses(p: PhaseComparison, ratio: float, names: tuple[str, str]) -> li
 def _host_clauses(c: Comparison, p: PhaseComparison) -> list[str]:
     """GPU busy time is unchanged: the difference is on the host (and may be run-to-run noise)."""
     parts = [
-        f"GPU busy is unchanged within noise ({_pct(p.gpu_busy_ms.change)}{_category_drivers(p, min_share=0.02)}), so the difference is on the host{_host_detail(p)}"
+        f"GPU busy is unchanged within noise ({_pct(p.gpu_busy_ms.change)}{_category_drivers(p, min_share=0.02)}), so the difference is on the "
+        f"host{_host_detail(p)}"
     ]
     if c.baseline.repeats == 0 and c.candidate.repeats == 0:
         parts.append("with one trace per configuration, run-to-run host variation cannot be ruled out: confirm with a repeated run (--baseline-rep)")

@@ -96,7 +96,7 @@ def _candidates(curve: Curve, max_batch: int) -> list[int]:
     """Measured batches, powers of two and the memory limit, up to MAX_EXTRAPOLATION x the largest measured."""
     measured = [pt.batch for pt in curve.points]
     cap = max(measured) * MAX_EXTRAPOLATION
-    powers = [2**k for k in range(0, int(math.log2(cap)) + 1)]
+    powers = [2**k for k in range(int(math.log2(cap)) + 1)]
     return sorted({b for b in (*measured, *powers, max_batch, cap) if 1 <= b <= cap})
 
 
@@ -128,10 +128,7 @@ def choose_batch(p: Projector, curve: Curve) -> BatchChoice:
     headroom = max(beyond, key=lambda pt: pt.tokens_per_s) if beyond and best and beyond[0].batch > best.batch else None
     eligible = inside + [pt for pt in points if pt.batch > largest]
     nxt = next((pt for pt in eligible if best is None or pt.batch > best.batch), None)
-    if nxt is not None and nxt.failed:
-        limit = nxt.failed[0]
-    else:
-        limit = "measured_range"
+    limit = nxt.failed[0] if nxt is not None and nxt.failed else "measured_range"
     return BatchChoice(curve, points, best, limit, headroom, max_batch)
 
 
@@ -311,7 +308,10 @@ def _no_batch_meets_slo(p: Projector, choice: BatchChoice, base: BatchPoint, ev:
     gain = Gain("decode tokens/s (aggregate)", 1.0, 1.0, p.target.name, MODELLED, text="none: no batch meets the latency target")
     return Recommendation(
         kind=BATCH,
-        change=f"No {curve.precision} batch meets the latency target{_slo_text(p.config)} on {p.target.name}: fix the per-token time first (see the other recommendations) or relax the target",
+        change=(
+            f"No {curve.precision} batch meets the latency target{_slo_text(p.config)} on {p.target.name}: "
+            "fix the per-token time first (see the other recommendations) or relax the target"
+        ),
         why=f"batch {base.batch}: TPOT p90 {base.tpot_p90_ms:.1f} ms, TTFT {base.ttft_ms or float('nan'):.0f} ms on {p.target.name} at {p.context:,} tokens.",
         evidence=ev,
         expected_gain=gain,
@@ -320,7 +320,7 @@ def _no_batch_meets_slo(p: Projector, choice: BatchChoice, base: BatchPoint, ev:
         confidence_reason="nothing to gain by batching until the per-token time comes down",
         how=[],
         target=p.target_info(),
-        flags=_batch_flags(p, linear, False, False) + ["no_batch_meets_slo"],
+        flags=[*_batch_flags(p, linear, False, False), "no_batch_meets_slo"],
         details={"precision": curve.precision, "batch": None, "limit": choice.limit, "points": [_point_dict(pt) for pt in choice.points]},
     )
 

@@ -68,7 +68,7 @@ def _points_from_traces(traces: list[TraceEvidence]) -> list[CurvePoint]:
         by_batch.setdefault(t.batch_size, []).append(t)
     points = []
     for batch, group in by_batch.items():
-        t = sorted(group, key=lambda t: t.path)[0]
+        t = min(group, key=lambda t: t.path)
         dec = t.analysis.phases["decode"].stats
         pre = t.analysis.phases.get("prefill")
         ctx_end = (t.prompt_len or 0) + dec.steps + 1 if t.prompt_len else None
@@ -105,7 +105,7 @@ def primary_gpu(found: list[Curve]) -> GpuSpec | None:
 def main_curve(found: list[Curve], gpu: GpuSpec, precision: str) -> Curve | None:
     """The curve of `precision` on `gpu`, eager first (what a sweep measures), longest first."""
     matching = [c for c in found if c.gpu == gpu and c.precision == precision]
-    return sorted(matching, key=lambda c: (c.mode != "eager", -len(c.points)))[0] if matching else None
+    return min(matching, key=lambda c: (c.mode != "eager", -len(c.points))) if matching else None
 
 
 def interp(xs: list[int], ys: list[float], x: float) -> float:

@@ -31,7 +31,7 @@ def launch_recommendation(p: Projector, precision: str | None) -> Recommendation
         return launch_from_sweep(p, precision)
     compiled = [t for t in p.inputs.traces if t.mode == "compiled" and t.gpu is not None and "decode" in t.analysis.phases]
     compiled_precisions = {t.precision for t in compiled}
-    t = sorted(eager, key=lambda t: (t.precision not in compiled_precisions, t.precision != precision, t.batch_size, t.path))[0]
+    t = min(eager, key=lambda t: (t.precision not in compiled_precisions, t.precision != precision, t.batch_size, t.path))
     s = t.analysis.phases["decode"].stats
     before = p.decode(s.wall_ms, t.gpu, t.precision, "eager", t.batch_size, (t.prompt_len or 1) + 1, None, s.gpu_busy_ms)
     comp = next((c for c in sorted(compiled, key=lambda c: c.path) if c.precision == t.precision and c.batch_size == t.batch_size), None)
@@ -200,13 +200,14 @@ def launch_from_sweep(p: Projector, precision: str | None) -> Recommendation | N
     comp = _compiled_config(p, curve.precision, pt.batch)
     after = (before.gpu_to_ms, before.gpu_to_ms + COMPILED_RESIDUAL_HOST_MS)
     measured_gain = pt.tpot_ms / comp.tpot_median_ms if comp else None
-    ev = curve_evidence(curve) + [
+    ev = [
+        *curve_evidence(curve),
         Evidence(
             f"modelled GPU time per token {gpu_ms:.1f} ms ({eff_src}) against a measured TPOT of {pt.tpot_ms:.1f} ms at batch {pt.batch}: "
             "the GPU likely idles most of each token waiting on the host (no trace to confirm: profile one)",
             "model",
             False,
-        )
+        ),
     ]
     return Recommendation(
         kind=LAUNCH_OVERHEAD,
@@ -220,7 +221,7 @@ def launch_from_sweep(p: Projector, precision: str | None) -> Recommendation | N
         confidence_reason="no trace shows the host-bound decode; profile one (profkit run) to confirm",
         how=_launch_how(),
         target=p.target_info(),
-        flags=p.scaled_flags() + ["unconfirmed"],
+        flags=[*p.scaled_flags(), "unconfirmed"],
         details={"precision": curve.precision, "batch": pt.batch, "modelled_gpu_ms": gpu_ms},
     )
 
@@ -231,7 +232,7 @@ def _sweep_curve(p: Projector, precision: str | None) -> Curve | None:
     if not found:
         return None
     compiled = {(c.precision, c.batch_size) for c in p.inputs.configs if c.ok and c.mode == "compiled"}
-    return sorted(found, key=lambda c: ((c.precision, c.points[0].batch) not in compiled, c.precision != precision, c.precision))[0]
+    return min(found, key=lambda c: ((c.precision, c.points[0].batch) not in compiled, c.precision != precision, c.precision))
 
 
 # ---- shared ----------------------------------------------------------------------------------------------

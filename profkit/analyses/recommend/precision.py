@@ -60,7 +60,7 @@ def _faster_16bit(int8: Curve, sixteen: list[Curve], common: list[int]) -> Curve
 # ---- switch to 16-bit ------------------------------------------------------------------------------
 def _switch_to_16bit(p: Projector, int8: Curve, fast: Curve, other: Curve | None, common: list[int]) -> Recommendation:
     gain = _switch_gain(p, int8, fast, common)
-    ev = _precision_evidence(p, int8, fast, other, common) + [p.memory_evidence((fast.precision, "int8"))]
+    ev = [*_precision_evidence(p, int8, fast, other, common), p.memory_evidence((fast.precision, "int8"))]
     wo = _measured_int8wo(p, int8, common[0])
     if wo is not None:
         ev.append(_int8wo_evidence(int8, int8.at(common[0]), *wo))
@@ -196,7 +196,7 @@ def _keep_8bit(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> Rec
     gain = Gain(
         "decode tokens/s per sequence",
         min(lows),
-        max(lows + [wo_hi]),
+        max([*lows, wo_hi]),
         p.target.name,
         MODELLED if wo is None else wo_basis,
         measured_high=(wo[1].tokens_per_s / a.tokens_per_s) if wo else None,
@@ -233,7 +233,7 @@ def _keep_8bit(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> Rec
             "vLLM / TensorRT-LLM with int8 weight-only (W8A16) quantization",
         ],
         target=p.target_info(),
-        flags=p.scaled_flags() + ["16bit_does_not_fit"],
+        flags=[*p.scaled_flags(), "16bit_does_not_fit"],
         details={"recommended_precision": "int8", "int8wo_measured": _int8wo_details(*wo) if wo else None, **_memory_and_cause(p, fast)},
     )
 

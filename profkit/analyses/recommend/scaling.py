@@ -87,7 +87,7 @@ class Projector:
 
     def decode_trace(self, precision: str, mode: str) -> TraceEvidence | None:
         found = [t for t in self.inputs.traces if t.precision == precision and t.mode == mode and "decode" in t.analysis.phases]
-        return sorted(found, key=lambda t: (t.batch_size or 0, t.path))[0] if found else None
+        return min(found, key=lambda t: (t.batch_size or 0, t.path)) if found else None
 
     def bound(self, precision: str, mode: str, gpu_ms: float, step_ms: float) -> str:
         """The decode bound from a trace of this precision and mode; else host when the modelled GPU time is under half the step."""

@@ -5,10 +5,9 @@ from functools import partial
 import streamlit as st
 
 from profkit.analyses.compare import CompareReport
-from profkit.dashboard import charts, data, state, widgets
 from profkit.analyses.compare.document import SIGNIFICANCE_RULE
+from profkit.dashboard import charts, data, state, widgets
 from profkit.report.compare_render import render_markdown
-
 
 URL_KEY = "compare.url"
 

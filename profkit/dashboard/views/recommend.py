@@ -5,12 +5,11 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN, PRECISIONS
+from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN, PRECISIONS, estimate_notes
 from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig
 from profkit.dashboard import charts, data, state, widgets
 from profkit.hardware.catalog import GPU_CATALOG
 from profkit.models import LLAMA_CONFIGS
-from profkit.analyses.estimate import estimate_notes
 from profkit.report.estimate_render import estimate_rows
 from profkit.report.recommend_render import KIND_LABELS
 

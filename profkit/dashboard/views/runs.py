@@ -85,7 +85,8 @@ else:
 
 st.subheader("Analyze a trace file")
 st.caption(
-    f"A torch.profiler trace (.json or .json.gz, up to {uploads.upload_limit_mb()} MiB); it is analyzed like `profkit analyze` and kept for this browser session only."
+    f"A torch.profiler trace (.json or .json.gz, up to {uploads.upload_limit_mb()} MiB); it is analyzed like `profkit analyze` and kept for this browser "
+    "session only."
 )
 upload = st.file_uploader("Trace file", type=["json", "gz"], max_upload_size=uploads.upload_limit_mb(), key="runs.upload")
 if upload is not None:
