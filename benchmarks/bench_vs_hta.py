@@ -83,7 +83,7 @@ def main() -> None:
         work = Path(tmp)
         env = dict(os.environ, HTA_DISABLE_NS_ROUNDING="1", PROFKIT_CACHE_DIR=str(work / "cache"))
         profkit_cmd = [sys.executable, "-m", "profkit", "analyze"]
-        results = {"profkit": [], "hta": []}
+        results: dict[str, list[tuple[float, float]]] = {"profkit": [], "hta": []}
         for r in range(args.rounds):  # alternate so drift hits both tools alike
             p = fresh_copy(args.trace, work, 2 * r)
             results["profkit"].append(run_with_rusage([*profkit_cmd, str(p)], env)[:2])

@@ -34,7 +34,7 @@ def read_trace(path: Path) -> dict:
         return json.load(f)
 
 
-def annotations(trace: dict, name_prefix: str) -> list[dict]:
+def annotation_events(trace: dict, name_prefix: str) -> list[dict]:
     return sorted(
         (e for e in trace["traceEvents"] if e.get("cat") == "user_annotation" and e["name"].startswith(name_prefix)),
         key=lambda e: e["ts"],
@@ -128,10 +128,10 @@ def test_traces_have_one_step_per_phase(sweep):
     result, m = sweep
     for c in m["configs"]:
         trace = read_trace(result.run_dir / c["trace_file"])
-        steps = annotations(trace, "ProfilerStep#")
+        steps = annotation_events(trace, "ProfilerStep#")
         assert [s["name"] for s in steps] == [f"ProfilerStep#{i}" for i in range(1, PROFILE_STEPS + 2)]
         assert c["trace"]["profiler_steps"] == len(steps) == 1 + PROFILE_STEPS
-        prefill, decode = annotations(trace, "prefill"), annotations(trace, "decode")
+        prefill, decode = annotation_events(trace, "prefill"), annotation_events(trace, "decode")
         assert len(prefill) == 1 and inside(prefill[0], steps[0])
         assert len(decode) == PROFILE_STEPS
         assert all(inside(d, s) for d, s in zip(decode, steps[1:], strict=True))
@@ -161,7 +161,7 @@ def test_trace_embeds_its_manifest_and_clock_anchor(sweep):
         assert trace["traceName"] == c["trace_file"]  # its final name, not the scratch file it was exported to
         assert trace["baseTimeNanoseconds"] == c["trace"]["base_time_ns"]
         # ts (µs) * 1000 + baseTimeNanoseconds is Unix time: the prefill step lies in the recorded window
-        step1 = annotations(trace, "ProfilerStep#1")[0]
+        step1 = annotation_events(trace, "ProfilerStep#1")[0]
         t_unix = (step1["ts"] * 1e3 + trace["baseTimeNanoseconds"]) / 1e9
         w0, w1 = c["trace"]["window_unix_s"]
         assert w0 - 0.05 <= t_unix <= w1 + 0.05
@@ -261,9 +261,9 @@ def test_checkpoint_folder_loads_like_users_do(tmp_path):
     for c in result.manifest["configs"]:
         assert c["status"] == "ok", c["error"]
         trace = read_trace(result.run_dir / c["trace_file"])
-        layer0 = annotations(trace, "decoder_layer.0")
+        layer0 = annotation_events(trace, "decoder_layer.0")
         assert len(layer0) == 1 + 2  # one per traced step
-        assert len(annotations(trace, f"decoder_layer.{TINY.num_layers - 1}")) == 3
+        assert len(annotation_events(trace, f"decoder_layer.{TINY.num_layers - 1}")) == 3
 
 
 def test_compiled_mode_runs_on_cpu(tmp_path):
@@ -275,8 +275,8 @@ def test_compiled_mode_runs_on_cpu(tmp_path):
     assert c["compile_mode"] == "default" and c["name"].endswith("_compiled")
     assert c["timing"]["warmup_s"] * 1e3 > c["timing"]["tpot_median_ms"]  # the compile stayed in the warm-up
     trace = read_trace(result.run_dir / c["trace_file"])
-    assert len(annotations(trace, "ProfilerStep#")) == 1 + PROFILE_STEPS
-    assert len(annotations(trace, "decode")) == PROFILE_STEPS
+    assert len(annotation_events(trace, "ProfilerStep#")) == 1 + PROFILE_STEPS
+    assert len(annotation_events(trace, "decode")) == PROFILE_STEPS
 
 
 def test_compiled_and_eager_generate_the_same_tokens():
@@ -436,13 +436,13 @@ def test_random_weights_default_to_the_full_model_on_gpu_only():
     assert RunConfig(model_config="llama-3-8b").model_ref("cpu") == "llama-3-8b"
 
 
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+def _cli(monkeypatch, capsys, *args) -> tuple[int | str | None, str, str]:
     from profkit.cli import main
 
     monkeypatch.setattr(sys, "argv", ["profkit", "run", *args])
+    code: int | str | None = 0
     try:
         main()
-        code = 0
     except SystemExit as exc:
         code = exc.code
     out, err = capsys.readouterr()

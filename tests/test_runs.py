@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -219,7 +220,7 @@ def _partial_run(root: Path, configs_done: int) -> Path:
     run = root / "sweep"
     run.mkdir()
     settings = {"precisions": ["int8", "bf16"], "batch_sizes": [1, 4], "modes": ["eager"]}
-    done = [
+    done: list[dict[str, Any]] = [
         {
             "name": f"tiny_int8_b{b}_p16_eager",
             "precision": "int8",

@@ -328,6 +328,7 @@ def _withhold_impossible(bw: PhaseBandwidth, gpu: GpuSpec | None) -> None:
     name = gpu.name if gpu else "any catalog GPU"
     limit = gpu.bandwidth_gbps if gpu else MAX_BANDWIDTH_GBPS
     if bw.achieved_bandwidth_gbps and bw.achieved_bandwidth_gbps > limit:
+        assert bw.bytes_per_step is not None, "a bandwidth is measured from modelled bytes"
         bw.violations.append(
             f"{bw.phase}: modelled {bw.bytes_per_step / 1e9:,.2f} GB per step in {bw.bytes_per_step / bw.achieved_bandwidth_gbps / 1e6:.2f} ms of GPU time "
             f"would be {bw.achieved_bandwidth_gbps:,.0f} GB/s, {bw.achieved_bandwidth_gbps / limit:.1f}x the {limit:,.0f} GB/s of {name}: "
@@ -365,8 +366,8 @@ def _kv_reads(trace: Trace, steps: list[Step], calls: dict, attn_calls: dict) ->
         if len(steps)
         else np.zeros(0)
     )
-    context = [s.context_tokens for s in steps]
-    if any(c is None for c in context):
+    context = [s.context_tokens for s in steps if s.context_tokens is not None]
+    if len(context) < len(steps):
         return _KvReads(
             None,
             "KV-cache reads of paged attention unknown: no context lengths annotated (vLLM's sk fields); the allocated pool is not what attention reads",

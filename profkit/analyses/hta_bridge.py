@@ -60,7 +60,7 @@ def hta_idle_breakdown(path) -> list[HtaIdle]:
     """HTA's idle-time breakdown per stream (ms), with ns rounding off and every step kept."""
     with _hta_analysis(Path(path)) as (ta, rank):
         df, _ = ta.get_idle_time_breakdown(ranks=[rank], visualize=False)
-    out = {}
+    out: dict[int, dict[str, float]] = {}
     for _, row in df.iterrows():
         entry = out.setdefault(int(row["stream"]), {"host_wait": 0.0, "kernel_wait": 0.0, "other": 0.0})
         entry[row["idle_category"]] = float(row["idle_time"]) / 1e3  # HTA reports microseconds

@@ -282,7 +282,7 @@ def gemm_category(kernel: str, op: str, types: list) -> str:
         if operand_types:
             dtype = _GEMM_TYPE_DTYPES[operand_types[-1] if op in ("aten::addmm", "aten::baddbmm") else operand_types[0]]
     dtype = dtype or gemm_dtype_from_name(kernel)
-    return _GEMM_BY_DTYPE.get(dtype, GEMM_OTHER)
+    return _GEMM_BY_DTYPE.get(dtype, GEMM_OTHER) if dtype is not None else GEMM_OTHER
 
 
 def _triton_category(kind: str, name: str, op: str, types: list) -> str:
@@ -354,7 +354,7 @@ def _top_kernels(trace: Trace, rows, cats, dur, total, top_n) -> list[TopKernel]
 
 
 def op_path(trace: Trace, row: int, depth: int = 4) -> str:
-    names = []
+    names: list[str] = []
     while row >= 0 and len(names) < depth:
         names.append(trace.name(int(trace.ops.name_id[row])))
         row = int(trace.op_parent_row[row])

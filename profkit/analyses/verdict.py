@@ -97,13 +97,14 @@ def _device_verdict(stats: PhaseStats, bw: PhaseBandwidth | None, kernels: Kerne
         )
     mbu = bw.mbu if bw else None
     mfu = bw.mfu if bw else None
-    if (mfu or 0) >= DEVICE_BOUND_MIN_UTILIZATION and (mbu is None or mfu > mbu):
+    if bw is not None and mfu is not None and mfu >= DEVICE_BOUND_MIN_UTILIZATION and (mbu is None or mfu > mbu):
         return Verdict(
             COMPUTE,
             f"{stats.phase} is compute-bound: {busy}, running GEMMs at {bw.achieved_tflops:.0f} TFLOP/s ({mfu:.0%} of the {bw.compute_dtype} peak) while "
             f"moving {bw.achieved_bandwidth_gbps or 0:.0f} GB/s ({(mbu or 0):.0%} of DRAM bandwidth).",
         )
-    if (mbu or 0) >= DEVICE_BOUND_MIN_UTILIZATION:
+    if bw is not None and mbu is not None and mbu >= DEVICE_BOUND_MIN_UTILIZATION:
+        assert bw.bytes_per_step is not None, "an MBU is measured from modelled bytes"
         tf = f" against {mfu:.0%} of the {bw.compute_dtype} tensor peak" if mfu is not None else ""
         return Verdict(
             MEMORY,

@@ -33,12 +33,16 @@ import logging
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from profkit.capture.config import TORCHAO_PRECISIONS, TORCHAO_REQUIREMENT
 from profkit.errors import ProfkitError, option
 from profkit.models import LlamaShape, model_shape
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 BASE_DTYPES = {
     "fp16": torch.float16,
@@ -66,11 +70,11 @@ compiled mode for the torchao precisions while their configuration runs (torchao
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
+    model: PreTrainedModel
     shape: LlamaShape
     precision: str
     device: str
-    tokenizer: object | None
+    tokenizer: PreTrainedTokenizerBase | None
     load_s: float
     weights_bytes: int
     decode_weight_bytes: int
@@ -226,7 +230,7 @@ def hf_config(shape: LlamaShape):
     return LlamaConfig(**keys)
 
 
-def build_random(shape: LlamaShape, precision: str, device: str, int8_threshold: float, seed: int) -> torch.nn.Module:
+def build_random(shape: LlamaShape, precision: str, device: str, int8_threshold: float, seed: int) -> PreTrainedModel:
     """The Llama architecture with random (normal, std 0.02) weights, built directly on `device`."""
     from transformers import LlamaForCausalLM
 
@@ -280,13 +284,13 @@ def _keys_to_not_convert(model) -> list[str]:
         from transformers.quantizers.base import get_keys_to_not_convert
     except ImportError:
         try:
-            from transformers.integrations import get_keys_to_not_convert
+            from transformers.integrations import get_keys_to_not_convert  # type: ignore[attr-defined,no-redef]  # transformers < 5
         except ImportError:
             return ["lm_head"]
     return get_keys_to_not_convert(model)
 
 
-def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: float) -> torch.nn.Module:
+def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: float) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     qconfig = quantization_config(precision, int8_threshold)
@@ -307,7 +311,7 @@ def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: flo
         raise ProfkitError(f"{option('model_path')} {path}: cannot load the checkpoint ({exc}); is it a complete Hugging Face folder?") from None
     if qconfig is not None:
         return model
-    model = model.to(device)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' @wraps(Module.to) types it as Module.to unbound
     quantize_with_torchao(model, precision)
     return model
 
@@ -341,9 +345,10 @@ def weights_bytes(model: torch.nn.Module) -> int:
     return total
 
 
-def _embedding_bytes(model: torch.nn.Module) -> int:
+def _embedding_bytes(model: PreTrainedModel) -> int:
     """Bytes of the token-embedding table, 0 when lm_head shares it (then every step reads it whole)."""
     embedding = model.get_input_embeddings().weight
+    assert isinstance(embedding, torch.Tensor), "an embedding's weight is a parameter"
     output = model.get_output_embeddings()
     if output is not None and output.weight is embedding:
         return 0
@@ -356,7 +361,7 @@ def stored_bytes(tensor: torch.Tensor) -> int:
     flatten = getattr(type(tensor), "__tensor_flatten__", None)
     if flatten is None or type(tensor) in (torch.Tensor, torch.nn.Parameter):
         return tensor.numel() * tensor.element_size()
-    names, _ = tensor.__tensor_flatten__()
+    names, _ = tensor.__tensor_flatten__()  # type: ignore[attr-defined]  # the subclasses define it (checked above)
     return sum(stored_bytes(inner) for inner in (getattr(tensor, n) for n in names) if isinstance(inner, torch.Tensor))
 
 

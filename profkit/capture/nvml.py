@@ -108,10 +108,11 @@ class Sampler:
 
     def sample(self) -> Sample:
         gpu = (None,) * 5
-        if self._handle is not None:
+        pynvml, handle = self._pynvml, self._handle  # a handle is only ever opened with pynvml
+        if pynvml is not None and handle is not None:
             try:
-                gpu = _read_gpu(self._pynvml, self._handle)
-            except self._pynvml.NVMLError:
+                gpu = _read_gpu(pynvml, handle)
+            except pynvml.NVMLError:
                 pass  # a query can fail transiently (e.g. power on some boards); keep the row
         return Sample(time.time(), *gpu, rss_bytes=self._process.memory_info().rss)
 

@@ -7,11 +7,15 @@ Leaves `<out>/<run-id>/` with one `.pt.trace.json.gz` per configuration, `manife
 from __future__ import annotations
 
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import typer
 
 from profkit.capture.config import DEVICES, MODES, PRECISIONS, RunConfig
 from profkit.errors import ProfkitError
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 _DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
 SUMMARY_WIDTH = 160  # columns of the summary table when stdout is not a terminal
@@ -154,7 +158,7 @@ class _ProgressReporter:
             console=console,
             transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None  # the bar, once the sweep has started
 
     def __enter__(self):
         return self
@@ -174,11 +178,13 @@ class _ProgressReporter:
         self.progress.start()
 
     def config_started(self, spec, what: str) -> None:
+        assert self.task is not None, "the sweep starts before its configurations"
         self.progress.update(self.task, description=f"{spec.name}: {what}")
 
     def config_done(self, spec, entry: dict) -> None:
         if entry["status"] != "ok":
             self.console.print(f"[red]{spec.name}: {entry['status']}[/red] {entry['error']}")
+        assert self.task is not None, "the sweep starts before its configurations"
         self.progress.update(self.task, advance=1, description="sweep")
 
 

@@ -315,7 +315,7 @@ def identify_gpu(device_name: str, total_mem_bytes: int | None = None, sm_count:
     if key is not None:
         return GpuMatch(GPU_CATALOG[key], "name")
     hits = _match_by_numbers(total_mem_bytes, sm_count)
-    if hits:
+    if hits and total_mem_bytes:  # (hits need the memory size)
         names = " or ".join(h.name for h in hits)
         same = " (the same datasheet figures)" if len(hits) > 1 else ""
         return GpuMatch(hits[0], "SM count and memory", f"{sm_count} SMs/CUs and {total_mem_bytes / 2**30:.0f} GiB: {names}{same}")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from profkit.analyses.kernels import CATEGORY_LABELS
+from profkit.analyses.kernels import CATEGORY_LABELS, KernelBreakdown
+from profkit.analyses.steps import Step
 from profkit.analyses.summary import TraceAnalysis
 from profkit.report.tables import Section, fmt, pct, shorten
 from profkit.trace.metadata import cuda_version_text, hip_version_text
@@ -22,14 +23,14 @@ def sections(a: TraceAnalysis) -> list[Section]:
         out.append(Section("Warnings", notes=list(a.warnings)))
     out.append(_steps(a))
     if a.whole_trace is not None and a.step_source.steps != "window":
-        out.append(_whole_trace(a))
+        out.append(_whole_trace(a, a.whole_trace))
     out.append(_phases(a))
     out.append(Section("Verdicts", notes=[f"[{r.verdict.bound or 'n/a'}] {r.verdict.sentence}" for r in a.phases.values()]))
     if a.has_gpu_activity:
         for name, r in a.phases.items():
             out.append(_categories(name, r))
         if a.pretrace and a.whole_trace_categories:
-            out.append(_whole_categories(a))
+            out.append(_whole_categories(a.whole_trace_categories))
         for name in _main_phases(a):
             out.append(_top_kernels(name, a.phases[name]))
         out.append(_idle(a))
@@ -134,8 +135,7 @@ def _steps(a: TraceAnalysis) -> Section:
     return Section("Steps", [*headers, ""], rows, notes, right_align_from=2)
 
 
-def _whole_trace(a: TraceAnalysis) -> Section:
-    w = a.whole_trace
+def _whole_trace(a: TraceAnalysis, w: Step) -> Section:
     rows = [["whole trace", fmt(w.wall_ms), fmt(w.gpu_busy_ms), fmt(w.idle_fraction, 3), fmt(w.kernels), fmt(w.sync_calls), fmt(w.graph_launches)]]
     notes = ["From the first to the last event of any kind; kernels = launched while recording (kernels without a launch record belong to no window)."]
     if a.pretrace:
@@ -199,8 +199,7 @@ def _categories(name: str, r) -> Section:
     return Section(f"Kernel time by category — {name} (per step)", ["category", "ms/step", "launches/step", "mean us", "share"], rows)
 
 
-def _whole_categories(a: TraceAnalysis) -> Section:
-    k = a.whole_trace_categories
+def _whole_categories(k: KernelBreakdown) -> Section:
     rows = [[CATEGORY_LABELS[c.category], fmt(c.total_ms, 3), fmt(c.count), fmt(c.mean_us, 1), pct(c.share)] for c in k.categories]
     return Section("Kernel time by category — whole trace (pre-trace kernels included)", ["category", "total ms", "launches", "mean us", "share"], rows)
 

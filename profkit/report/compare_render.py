@@ -243,7 +243,8 @@ def render_terminal(report: CompareReport, console=None) -> None:
         setup_rows = [[f.label, _setup_value(f.name, f.baseline), _setup_value(f.name, f.candidate)] for f in c.setup]
         table("Set-up", ["", "baseline", "candidate"], setup_rows, {i: "bold yellow" for i, f in enumerate(c.setup) if f.differs})
 
-        rows, styles = [], {}
+        rows: list[list[str]] = []
+        styles: dict[int, str] = {}
         for p in c.phases.values():
             for m, label in ((p.wall_ms, "wall"), (p.gpu_busy_ms, "GPU busy")):
                 if m.significant:

@@ -91,7 +91,8 @@ class Listing:
         rows = []
         for run in self.runs:
             head = {k: getattr(run, k, None) for k in run_keys}
-            for c in run.configs or [None]:
+            configs: list[ConfigInfo | None] = list(run.configs) or [None]  # a run with none still gets its row
+            for c in configs:
                 rows.append({**head, **(asdict(c) if c is not None else {})})
         return records_frame(rows)
 

@@ -153,4 +153,5 @@ def _kind(value) -> str:
         return f"the number {value!r}"
     if isinstance(value, str):
         return f"the text {value[:40]!r}"
-    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+    kinds: dict[type, str] = {dict: "an object", list: "a list"}
+    return kinds.get(type(value), type(value).__name__)

@@ -100,7 +100,10 @@ def read(trace_path: Path) -> Trace | None:
             json_bytes=header["json_bytes"],
             warnings=header["warnings"],
             extent_ns=tuple(header.get("extent_ns") or (0, 0)),
-            **tables,
+            gpu=tables["gpu"],
+            runtime=tables["runtime"],
+            ops=tables["ops"],
+            annotations=tables["annotations"],
         )
     except Exception:  # noqa: BLE001 -- a corrupt or foreign cache entry is simply a miss
         return None
@@ -131,7 +134,7 @@ def write(trace_path: Path, trace: Trace) -> None:
             for c, v in getattr(trace, t).columns.items():
                 arrays[f"{t}.{c}"] = v
         with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # the stub lets **arrays reach allow_pickle: the keys are "table.column"
     except (OSError, TypeError, ValueError):
         pass  # read-only home, full disk, or metadata orjson cannot write: analysis still works, uncached
 

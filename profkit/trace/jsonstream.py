@@ -17,7 +17,7 @@ it arrives (a gzip of blank space costs nothing but time).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable
 
 import msgspec
 
@@ -64,7 +64,7 @@ class _Buffer:
     """Decompressed bytes not yet consumed (`data[pos:]`), refilled chunk by chunk; `base` is the
     offset of data[0] in the whole decompressed document (for error messages)."""
 
-    def __init__(self, chunks: Iterator[bytes]):
+    def __init__(self, chunks: Iterable[bytes]):
         self.chunks = iter(chunks)
         self.data = b""
         self.pos = 0
@@ -138,7 +138,7 @@ class _Scan:
         return commas, None
 
 
-def read_trace_json(chunks: Iterator[bytes], path, sink: EventSink) -> dict[str, bytes]:
+def read_trace_json(chunks: Iterable[bytes], path, sink: EventSink) -> dict[str, bytes]:
     """Feed the events of the trace document in `chunks` to `sink`; return the other top-level
     values as raw JSON bytes by key. TraceError when the document is not a JSON object or breaks off."""
     return _Reader(_Buffer(chunks), path, sink).document()

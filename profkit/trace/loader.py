@@ -196,7 +196,7 @@ class _Builder(EventSink):
         self.path = path
         self.count = 0
         self.notes = Notes()
-        self.columns = {t: {c: array(code) for c, code in cols.items()} for t, cols in _TABLE_COLUMNS.items()}
+        self.columns: dict[str, dict[str, array[Any]]] = {t: {c: array(code) for c, code in cols.items()} for t, cols in _TABLE_COLUMNS.items()}
         self.ids: dict[str, int] = {}
         self.strings: list[str] = []
         self.canonical: dict[bytes, int] = {}
@@ -450,7 +450,7 @@ class _Builder(EventSink):
         tables = {}
         for t, mask in zip(_TABLE_COLUMNS, masks):
             cols = {c: np.frombuffer(v, as_numpy[v.typecode])[mask] for c, v in raw[t].items()}
-            raw[t] = None  # the array.array buffers can go
+            raw[t] = {}  # the array.array buffers can go
             unique = first_occurrences(cols)
             if not unique.all():
                 self.notes.duplicates[_TABLE_LABELS[t]] += int((~unique).sum())
@@ -465,7 +465,10 @@ class _Builder(EventSink):
             json_bytes=json_bytes,
             warnings=self.notes.warnings(),
             extent_ns=self._extent_ns(list(tables.values()), t0_ns),
-            **tables,
+            gpu=tables["gpu"],
+            runtime=tables["runtime"],
+            ops=tables["ops"],
+            annotations=tables["annotations"],
         )
 
     def _extent_ns(self, tables: list[Table], t0_ns: int) -> tuple[int, int]:

@@ -244,9 +244,11 @@ def _pool_unshared_kernels(tb: dict[str, _Agg], tc: dict[str, _Agg]) -> tuple[di
 def _op_row(key: str, a: _Agg | None, b: _Agg | None, nb: int, nc: int, wall: tuple, tokens: tuple) -> DiffRow:
     cat_ns = (a.category_ns if a else Counter()) + (b.category_ns if b else Counter())
     category = cat_ns.most_common(1)[0][0] if cat_ns else "host"
+    named = a or b
+    assert named is not None, "a row is on one side at least"
     row = _row(
         key,
-        (a or b).label,
+        named.label,
         category,
         _match(a, b),
         a.gpu_ns / nb / 1e6 if a else 0.0,

@@ -127,7 +127,8 @@ def _compare_configuration(
     (the noise floor), then the others against the baseline pooled with its repeats."""
     base_pair = load(base_entry)
     explicit = [load(e) for e in reps]
-    repeats, others = [], []
+    repeats: list[tuple[Trace, TraceAnalysis]] = []
+    others: list[tuple[Trace, TraceAnalysis]] = []
     for e in candidates:
         cand_pair = load(e)
         same_file = resolved_path(str(e.path)) == resolved_path(str(base_entry.path))

@@ -94,6 +94,7 @@ def _gpu_only_sentence(p: PhaseComparison, cand_name: str) -> str:
 
 def _per_token_sentence(p: PhaseComparison, names: tuple[str, str]) -> str:
     w, g = p.wall_ms, p.gpu_busy_ms
+    assert w.baseline_per_token_ms and w.candidate_per_token_ms, "called when both sides have per-token times"
     ratio = w.candidate_per_token_ms / w.baseline_per_token_ms
     text = (
         f"{p.phase} per token: {w.baseline_per_token_ms:.3g} -> {w.candidate_per_token_ms:.3g} ms ({_times(ratio)}), "

@@ -149,7 +149,7 @@ def batch_recommendation(p: Projector, precision: str | None) -> Recommendation 
     if not choices:
         return None
     if precision not in choices:
-        precision = max(choices, key=lambda k: choices[k].best.tokens_per_s if choices[k].best else 0)
+        precision = max(choices, key=lambda k: b.tokens_per_s if (b := choices[k].best) else 0)
     choice = choices[precision]
     first = choice.curve.points[0].batch
     base = batch_point(p, choice.curve, first, max(choice.max_batch, first))
@@ -161,9 +161,10 @@ def batch_recommendation(p: Projector, precision: str | None) -> Recommendation 
     if picked is None:
         return None
     best, extrapolated = picked
-    show_headroom = choice.headroom is not None and not extrapolated
-    if show_headroom:
-        ev.append(_headroom_evidence(p, choice.headroom))
+    headroom = None if extrapolated else choice.headroom
+    show_headroom = headroom is not None
+    if headroom is not None:
+        ev.append(_headroom_evidence(p, headroom))
     gain, basis = _batch_gain(p, choice.curve, best, base)
     conf, reason = _batch_confidence(best, basis, choice.curve, p, extrapolated)
     return Recommendation(
@@ -185,9 +186,11 @@ def batch_recommendation(p: Projector, precision: str | None) -> Recommendation 
 def _pick(choice: BatchChoice, base: BatchPoint) -> tuple[BatchPoint, bool] | None:
     """(batch to recommend, extrapolated?): the best batch in the measured range; when that is the first batch (one
     measured batch, or none larger meets the targets), the model's headroom beyond it; None without either."""
+    assert choice.best is not None, "called once a batch meets the targets"
     if choice.best.batch != base.batch:
         return choice.best, False
-    return (choice.headroom, True) if choice.headroom is not None else None
+    headroom = choice.headroom
+    return (headroom, True) if headroom is not None else None
 
 
 def _batch_evidence(p: Projector, curve: Curve, linear: dict | None) -> list[Evidence]:
@@ -280,7 +283,7 @@ def _batch_details(p: Projector, choices: dict[str, BatchChoice], choice: BatchC
 def _batch_gain(p: Projector, curve: Curve, best: BatchPoint, base: BatchPoint) -> tuple[Gain, str]:
     """Aggregate tokens/s at `best` over `base` on the target (median- and p90-paced), and as measured where profiled."""
     measured_b = max((pt.batch for pt in curve.points if pt.batch <= best.batch), default=base.batch)
-    measured_gain = curve.at(measured_b).tokens_per_s / curve.points[0].tokens_per_s if measured_b != base.batch else None
+    measured_gain = curve.point(measured_b).tokens_per_s / curve.points[0].tokens_per_s if measured_b != base.batch else None
     gain_median = best.tokens_per_s / base.tokens_per_s
     gain_p90 = gain_median * best.tpot_ms / best.tpot_p90_ms  # paced by the p90 token instead of the median
     basis = MEASURED if best.measured and base.measured else MODELLED

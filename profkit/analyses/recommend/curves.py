@@ -39,6 +39,13 @@ class Curve:
     def at(self, batch: int) -> CurvePoint | None:
         return next((p for p in self.points if p.batch == batch), None)
 
+    def point(self, batch: int) -> CurvePoint:
+        """The point at `batch`, one the caller knows the curve measured."""
+        pt = self.at(batch)
+        if pt is None:
+            raise KeyError(f"the {self.precision} {self.mode} curve on {self.gpu.name} has no point at batch {batch}")
+        return pt
+
 
 def curves(inputs: RecommendInputs) -> list[Curve]:
     """One curve per (GPU, precision, mode): un-profiled sweeps where present, else traces."""
@@ -58,13 +65,17 @@ def curves(inputs: RecommendInputs) -> list[Curve]:
 
 
 def _point_from_config(c: MeasuredConfig) -> CurvePoint:
-    tps = c.decode_tokens_per_s or c.batch_size * 1e3 / c.tpot_median_ms
-    return CurvePoint(c.batch_size, c.tpot_median_ms, c.tpot_p90_ms, c.ttft_ms, tps, c.prompt_len or 1, c.context_len, short(c.source), False)
+    """A configuration that timed its decode (`c.ok`) as a point."""
+    tpot = c.tpot_median_ms
+    assert tpot is not None, "only configurations that are ok make points"
+    tps = c.decode_tokens_per_s or c.batch_size * 1e3 / tpot
+    return CurvePoint(c.batch_size, tpot, c.tpot_p90_ms, c.ttft_ms, tps, c.prompt_len or 1, c.context_len, short(c.source), False)
 
 
 def _points_from_traces(traces: list[TraceEvidence]) -> list[CurvePoint]:
     by_batch: dict[int, list[TraceEvidence]] = {}
     for t in traces:
+        assert t.batch_size is not None, "only traces with a known batch make points"
         by_batch.setdefault(t.batch_size, []).append(t)
     points = []
     for batch, group in by_batch.items():

@@ -32,6 +32,7 @@ def launch_recommendation(p: Projector, precision: str | None) -> Recommendation
     compiled = [t for t in p.inputs.traces if t.mode == "compiled" and t.gpu is not None and "decode" in t.analysis.phases]
     compiled_precisions = {t.precision for t in compiled}
     t = min(eager, key=lambda t: (t.precision not in compiled_precisions, t.precision != precision, t.batch_size, t.path))
+    assert t.gpu is not None and t.precision is not None and t.batch_size, "_host_bound_eager_traces keeps only these"
     s = t.analysis.phases["decode"].stats
     before = p.decode(s.wall_ms, t.gpu, t.precision, "eager", t.batch_size, (t.prompt_len or 1) + 1, None, s.gpu_busy_ms)
     comp = next((c for c in sorted(compiled, key=lambda c: c.path) if c.precision == t.precision and c.batch_size == t.batch_size), None)
@@ -42,7 +43,7 @@ def launch_recommendation(p: Projector, precision: str | None) -> Recommendation
         + _compiled_config_evidence(_compiled_config(p, t.precision, t.batch_size))
         + [_graphs_on_target_evidence(p, t, before, after, comp)]
     )
-    on_target = comp is not None and comp.gpu.key == p.target.key and t.gpu.key == p.target.key
+    on_target = comp is not None and comp.gpu is not None and comp.gpu.key == p.target.key and t.gpu.key == p.target.key
     gain = _graphs_gain(p, before, after, measured_gain, t.gpu_name, comp.gpu_name if comp else None, on_target, t.batch_size)
     conf, reason = _launch_confidence(t, comp, on_target)
     return Recommendation(
@@ -111,6 +112,7 @@ def _after_graphs(p: Projector, t: TraceEvidence, before: Projection, comp: Trac
                 )
             ],
         )
+    assert comp.gpu is not None and comp.precision is not None and t.batch_size, "a compiled trace of the eager one's precision and batch, on a GPU"
     cs = comp.analysis.phases["decode"].stats
     busy = cs.gpu_busy_ms * p.ratio(comp.gpu, comp.precision, t.batch_size, (comp.prompt_len or 1) + 1)
     residual = max(cs.wall_ms - cs.gpu_busy_ms, 0.0)
@@ -175,6 +177,7 @@ def _launch_confidence(t: TraceEvidence, comp: TraceEvidence | None, on_target: 
 
 
 def _gpu_class_note(eager: TraceEvidence, comp: TraceEvidence) -> Evidence:
+    assert eager.gpu is not None and comp.gpu is not None, "both traces ran on a GPU"
     if eager.gpu.key == comp.gpu.key:
         return Evidence(f"both measured on {eager.gpu_name}", f"{eager.name}, {comp.name}")
     faster = eager.gpu.bandwidth_gbps >= comp.gpu.bandwidth_gbps
@@ -199,7 +202,7 @@ def launch_from_sweep(p: Projector, precision: str | None) -> Recommendation | N
     before = p.decode_point(curve, pt)
     comp = _compiled_config(p, curve.precision, pt.batch)
     after = (before.gpu_to_ms, before.gpu_to_ms + COMPILED_RESIDUAL_HOST_MS)
-    measured_gain = pt.tpot_ms / comp.tpot_median_ms if comp else None
+    measured_gain = pt.tpot_ms / comp.tpot_median_ms if comp and comp.tpot_median_ms else None  # comp.ok: a positive TPOT
     ev = [
         *curve_evidence(curve),
         Evidence(
@@ -252,7 +255,7 @@ def _graphs_gain(
     before: Projection,
     after: tuple[float, float],
     measured_gain: float | None,
-    eager_gpu: str,
+    eager_gpu: str | None,
     compiled_gpu: str | None,
     on_target: bool,
     batch: int,

@@ -50,8 +50,8 @@ def _int8_and_16bit_curves(p: Projector) -> tuple[Curve | None, list[Curve]]:
 
 def _faster_16bit(int8: Curve, sixteen: list[Curve], common: list[int]) -> Curve | None:
     """The 16-bit curve fastest at most `common` batches (bf16 on a tie); None unless 16-bit beats int8 at all of them."""
-    best16 = {b: max((c for c in sixteen if c.at(b)), key=lambda c: c.at(b).tokens_per_s) for b in common}
-    if not all(best16[b].at(b).tokens_per_s > int8.at(b).tokens_per_s for b in common):
+    best16 = {b: max((c for c in sixteen if c.at(b)), key=lambda c: c.point(b).tokens_per_s) for b in common}
+    if not all(best16[b].point(b).tokens_per_s > int8.point(b).tokens_per_s for b in common):
         return None
     counts = {c.precision: sum(1 for b in common if best16[b] is c) for c in sixteen}
     return max(sixteen, key=lambda c: (counts[c.precision], c.precision == "bf16"))
@@ -63,7 +63,7 @@ def _switch_to_16bit(p: Projector, int8: Curve, fast: Curve, other: Curve | None
     ev = [*_precision_evidence(p, int8, fast, other, common), p.memory_evidence((fast.precision, "int8"))]
     wo = _measured_int8wo(p, int8, common[0])
     if wo is not None:
-        ev.append(_int8wo_evidence(int8, int8.at(common[0]), *wo))
+        ev.append(_int8wo_evidence(int8, int8.point(common[0]), *wo))
     if other is not None:
         ev.append(_bf16_fp16_note(p, fast, other))
     conf, reason = _precision_confidence(p, int8, common)
@@ -90,7 +90,7 @@ def _switch_to_16bit(p: Projector, int8: Curve, fast: Curve, other: Curve | None
 
 def _switch_gain(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> Gain:
     """tokens/s of `fast` over int8: on the target at the batches that fit there, and as measured where profiled."""
-    measured = [fast.at(b).tokens_per_s / int8.at(b).tokens_per_s for b in common]
+    measured = [fast.point(b).tokens_per_s / int8.point(b).tokens_per_s for b in common]
     fit = [b for b in common if b <= p.max_batch(fast.precision)] or [1]
     fit = [b for b in fit if int8.at(b) and fast.at(b)] or common[:1]
     modelled, on_target = _projected_ratio(p, int8, fast, fit)
@@ -111,7 +111,7 @@ def _projected_ratio(p: Projector, slow: Curve, fast: Curve, batches: list[int])
     """tokens/s ratio fast/slow on the target at the user's context over `batches`; whether all were measured there."""
     ratios, on_target = [], True
     for b in batches:
-        s, f = slow.at(b), fast.at(b)
+        s, f = slow.point(b), fast.point(b)
         ps, pf = p.decode_point(slow, s), p.decode_point(fast, f)
         ratios.append((f.tokens_per_s * f.tpot_ms / pf.target_ms) / (s.tokens_per_s * s.tpot_ms / ps.target_ms))
         on_target = on_target and ps.on_target and pf.on_target
@@ -124,7 +124,7 @@ def _batches_text(batches: list[int]) -> str:
 
 def _switch_why(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> str:
     lo, hi = common[0], common[-1]
-    a_lo, f_lo, a_hi, f_hi = int8.at(lo), fast.at(lo), int8.at(hi), fast.at(hi)
+    a_lo, f_lo, a_hi, f_hi = int8.point(lo), fast.point(lo), int8.point(hi), fast.point(hi)
     return _with_int8_cause(
         p,
         (
@@ -150,7 +150,7 @@ def _switch_how(p: Projector, fast: Curve, common: list[int]) -> list[str]:
 def _bf16_fp16_note(p: Projector, fast: Curve, other: Curve) -> Evidence:
     a, b = p.decode_trace(fast.precision, "eager"), p.decode_trace(other.precision, "eager")
     common = sorted({pt.batch for pt in fast.points} & {pt.batch for pt in other.points})
-    spread = ", ".join(f"b{x}: {fast.at(x).tokens_per_s:,.1f} vs {other.at(x).tokens_per_s:,.1f}" for x in common)
+    spread = ", ".join(f"b{x}: {fast.point(x).tokens_per_s:,.1f} vs {other.point(x).tokens_per_s:,.1f}" for x in common)
     text = f"{fast.precision} vs {other.precision} tok/s ({spread})"
     sources = {fast.points[0].source, other.points[0].source}
     if a is not None and b is not None:
@@ -240,7 +240,7 @@ def _keep_8bit(p: Projector, int8: Curve, fast: Curve, common: list[int]) -> Rec
 
 def _measured_int8wo(p: Projector, int8: Curve, batch: int) -> tuple[Curve, CurvePoint] | None:
     """The fastest measured int8 weight-only run (`profkit run --precisions int8wo`) at `batch` on int8's GPU."""
-    found = [(c, c.at(batch)) for c in curves(p.inputs) if c.precision == "int8wo" and c.gpu == int8.gpu and c.at(batch)]
+    found = [(c, pt) for c in curves(p.inputs) if c.precision == "int8wo" and c.gpu == int8.gpu and (pt := c.at(batch)) is not None]
     return max(found, key=lambda f: f[1].tokens_per_s) if found else None
 
 
@@ -296,7 +296,7 @@ def _keep_why(p: Projector, int8: Curve, fast: Curve, a: CurvePoint) -> str:
         p,
         (
             f"bitsandbytes int8 is slower than {fast.precision} at every measured batch ({a.tokens_per_s:.1f} vs "
-            f"{fast.at(a.batch).tokens_per_s:.1f} tok/s at batch {a.batch} on {int8.gpu.name}), but {fast.precision} weights "
+            f"{fast.point(a.batch).tokens_per_s:.1f} tok/s at batch {a.batch} on {int8.gpu.name}), but {fast.precision} weights "
             f"({est16.weights_bytes / 1e9:.2f} GB) leave no room for one {p.context:,}-token sequence on {p.target.name}: "
             "keep 8-bit and use a faster 8-bit path."
         ),
@@ -308,8 +308,8 @@ def _precision_evidence(p: Projector, int8: Curve, fast: Curve, other: Curve | N
     how = "profiled (the profiler adds host overhead)" if int8.points[0].profiled else "un-profiled"
     ev = []
     for b in common:
-        a, f = int8.at(b), fast.at(b)
-        extra = f", {other.precision} {other.at(b).tokens_per_s:,.1f}" if other and other.at(b) else ""
+        a, f = int8.point(b), fast.point(b)
+        extra = f", {other.precision} {o.tokens_per_s:,.1f}" if other and (o := other.at(b)) else ""
         ev.append(
             Evidence(
                 f"batch {b}: int8 {a.tokens_per_s:,.1f} tok/s vs {fast.precision} {f.tokens_per_s:,.1f}{extra} "

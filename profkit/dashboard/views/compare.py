@@ -1,6 +1,7 @@
 """Compare: two traces side by side — set-up diff, step changes against noise, op-aligned diff, verdict."""
 
 from functools import partial
+from typing import cast
 
 import streamlit as st
 
@@ -53,6 +54,7 @@ repeats = st.multiselect(
     key="compare.repeats",
 )
 st.session_state["compare.repeats_kept"] = list(repeats)
+assert a is not None and b is not None, "there are two traces to pick from"
 state.set_compare(a, b)
 if a == b:
     st.info("Pick two different traces (or give A a repeat to see the noise floor).")
@@ -145,7 +147,7 @@ SORTS = {
     "GPU time change": lambda r: -abs(r.delta_ms),
     "host time change": lambda r: -abs(r.delta_host_ms),
 }
-order = st.radio("Sort by", list(SORTS), horizontal=True, key="compare.sort")
+order = cast(str, st.radio("Sort by", list(SORTS), horizontal=True, key="compare.sort"))  # Streamlit's stubs type it None
 widgets.table(sorted(pc.ops, key=SORTS[order]), ops_columns)
 with st.expander("By kernel category"):
     widgets.table(pc.categories, {k: v for k, v in ops_columns.items() if not k.endswith(("_calls", "_op", "host_ms"))})

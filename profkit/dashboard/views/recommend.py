@@ -1,6 +1,7 @@
 """Recommend: ranked changes with their evidence, and a what-if panel driven by `profkit estimate`."""
 
 from functools import partial
+from typing import cast
 
 import pandas as pd
 import streamlit as st
@@ -25,7 +26,8 @@ st.title("Recommend")
 
 # ---- target --------------------------------------------------------------------------------------
 c = st.columns([2, 1, 1, 2])
-target = c[0].selectbox("Target GPU", GPU_KEYS, index=GPU_KEYS.index(DEFAULT_TARGET_GPU), format_func=_gpu_name, key="recommend.gpu")
+# cast: Streamlit's stubs type a selectbox over a list of str as None (their Sequence[Never] overload wins)
+target = cast(str, c[0].selectbox("Target GPU", GPU_KEYS, index=GPU_KEYS.index(DEFAULT_TARGET_GPU), format_func=_gpu_name, key="recommend.gpu"))
 context_len = c[1].number_input("Context length (tokens)", min_value=1, max_value=1_048_576, value=DEFAULT_CONTEXT_LEN, step=1024, key="recommend.context")
 slo = c[2].number_input("TPOT target ms (0 = none)", min_value=0.0, value=0.0, step=5.0, key="recommend.slo")
 held = list(state.uploads())
@@ -85,7 +87,7 @@ models = list(LLAMA_CONFIGS)
 w = st.columns(5)
 wf_model = w[0].selectbox("Model", models, index=models.index(inputs.model.name) if inputs.model.name in models else 0, key="whatif.model")
 wf_gpu = w[1].selectbox("GPU", GPU_KEYS, index=GPU_KEYS.index(target), format_func=_gpu_name, key="whatif.gpu")
-wf_precision = w[2].selectbox("Precision", precisions, index=precisions.index(default_precision), key="whatif.precision")
+wf_precision = cast(str, w[2].selectbox("Precision", precisions, index=precisions.index(default_precision), key="whatif.precision"))
 wf_batch = w[3].number_input("Batch", min_value=1, max_value=4096, value=int(default_batch), key="whatif.batch")
 wf_context = w[4].number_input("Context length", min_value=1, max_value=1_048_576, value=int(context_len), step=1024, key="whatif.context")
 
