@@ -178,6 +178,7 @@ def test_a_failed_write_leaves_no_temporary(small, monkeypatch):
     assert not [n for n in os.listdir(cache.cache_dir()) if n.endswith(".tmp") or ".analysis" in n]
 
 
+@pytest.mark.slow
 def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     """The CLI shows what the entry holds (proof it was read); --no-cache computes afresh."""
     done = acache.analyze_file(small)
@@ -204,6 +205,7 @@ def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     assert "MARKER" not in cli("--gpu", "h100-sxm")  # another GPU: another entry
 
 
+@pytest.mark.slow
 def test_a_restarted_dashboard_reads_its_analyses_from_disk(tmp_path, monkeypatch, computed):
     """The dashboard keys an analysis as `analyze_file` does, with the manifest the store tells the
     trace: a (doctored) entry on disk is what Run detail shows, and nothing is analyzed."""

@@ -29,6 +29,8 @@ import pytest
 import bad_inputs
 from conftest import ROOT, sample
 
+pytestmark = pytest.mark.slow  # the CLI in a subprocess on each bad input (the corpus: dozens of runs)
+
 ERRORS = [c for c in bad_inputs.cases() if c.error]
 READABLE = [c for c in bad_inputs.cases() if not c.error]
 FRACTIONS = {"idle_fraction", "share", "host_wait_ratio", "host_wait_share", "mbu", "mbu_wall", "mfu", "fraction_of_peak"}

@@ -63,6 +63,7 @@ def sweep(tmp_path_factory):
     return result, manifest
 
 
+@pytest.mark.slow
 def test_sweep_records_every_configuration(sweep):
     result, manifest = sweep
     names = [c["name"] for c in manifest["configs"]]
@@ -76,6 +77,7 @@ def test_sweep_records_every_configuration(sweep):
     assert not list(result.run_dir.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_manifest_run_level_fields(sweep):
     _, m = sweep
     assert m["run_id"] == "ci" and m["host"] and m["created"][:4].isdigit()
@@ -93,6 +95,7 @@ def test_manifest_run_level_fields(sweep):
     assert s["trace_metadata_key"] == TRACE_METADATA_KEY
 
 
+@pytest.mark.slow
 def test_timing_block_is_consistent(sweep):
     _, m = sweep
     for c in m["configs"]:
@@ -113,6 +116,7 @@ def test_timing_block_is_consistent(sweep):
         assert c["t_start_unix_s"] <= w0 < w1 <= c["trace"]["window_unix_s"][0] <= c["t_end_unix_s"]
 
 
+@pytest.mark.slow
 def test_weights_bytes_match_the_architecture(sweep):
     """bf16: every parameter in 2 bytes. int8: the 7 projections of each layer in 1 byte + one fp32
     scale per output row; embeddings, norms and lm_head stay 16-bit (as load_in_8bit leaves them)."""
@@ -124,6 +128,7 @@ def test_weights_bytes_match_the_architecture(sweep):
     assert by_precision["int8"] == linear + 4 * TINY.num_layers * linear_out_rows(TINY) + 2 * rest
 
 
+@pytest.mark.slow
 def test_traces_have_one_step_per_phase(sweep):
     result, m = sweep
     for c in m["configs"]:
@@ -139,6 +144,7 @@ def test_traces_have_one_step_per_phase(sweep):
         assert any("Input Dims" in e.get("args", {}) for e in ops)  # record_shapes
 
 
+@pytest.mark.slow
 def test_int8_traces_run_bitsandbytes_in_every_projection(sweep):
     result, m = sweep
     per_step = 7 * TINY.num_layers  # every projection, not lm_head
@@ -148,6 +154,7 @@ def test_int8_traces_run_bitsandbytes_in_every_projection(sweep):
         assert count == (per_step * (1 + PROFILE_STEPS) if c["precision"] == "int8" else 0), c["name"]
 
 
+@pytest.mark.slow
 def test_trace_embeds_its_manifest_and_clock_anchor(sweep):
     result, m = sweep
     for c in m["configs"]:
@@ -167,6 +174,7 @@ def test_trace_embeds_its_manifest_and_clock_anchor(sweep):
         assert w0 - 0.05 <= t_unix <= w1 + 0.05
 
 
+@pytest.mark.slow
 def test_nvml_samples_file(sweep):
     result, m = sweep
     lines = (result.run_dir / NVML_SAMPLES_FILE).read_text().splitlines()
@@ -185,6 +193,7 @@ def test_nvml_samples_file(sweep):
 # ---- models ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_int8_model_uses_real_linear8bitlt_layers():
     import bitsandbytes as bnb
 
@@ -199,6 +208,7 @@ def test_int8_model_uses_real_linear8bitlt_layers():
     assert type(loaded.model.lm_head) is torch.nn.Linear and loaded.model.lm_head.weight.dtype == torch.float16
 
 
+@pytest.mark.slow
 def test_nf4_model_uses_real_linear4bit_layers():
     import bitsandbytes as bnb
 
@@ -216,6 +226,7 @@ def test_nf4_model_uses_real_linear4bit_layers():
     assert token.shape == (2,) and int(token.max()) < TINY.vocab_size
 
 
+@pytest.mark.slow
 def test_checkpoint_folder_loads_like_users_do(tmp_path):
     """--model PATH: from_pretrained (int8 through BitsAndBytesConfig), tokenizer for --prompt-text,
     and per-layer ranges in the trace."""
@@ -266,6 +277,7 @@ def test_checkpoint_folder_loads_like_users_do(tmp_path):
         assert len(annotation_events(trace, f"decoder_layer.{TINY.num_layers - 1}")) == 3
 
 
+@pytest.mark.slow
 def test_compiled_mode_runs_on_cpu(tmp_path):
     """Static KV cache + torch.compile (no CUDA graphs on a CPU); same trace shape as eager."""
     cfg = RunConfig(precisions=("fp16",), batch_sizes=(1,), modes=("compiled",), out_dir=str(tmp_path), run_id="c", **SMALL)
@@ -279,6 +291,7 @@ def test_compiled_mode_runs_on_cpu(tmp_path):
     assert len(annotation_events(trace, "decode")) == PROFILE_STEPS
 
 
+@pytest.mark.slow
 def test_compiled_and_eager_generate_the_same_tokens():
     """Greedy tokens of both modes equal HF generate's (same shapes as the compiled sweep above, so
     inductor's cache makes the second compile cheap)."""
@@ -319,6 +332,7 @@ def _fail_for(monkeypatch, failures: dict):
     monkeypatch.setattr(sweep_module, "_measure", measure)
 
 
+@pytest.mark.slow
 def test_failed_and_oom_configs_are_recorded_and_resume_reruns_only_them(tmp_path, monkeypatch):
     cfg = RunConfig(precisions=("bf16",), batch_sizes=(1, 2, 3), out_dir=str(tmp_path), run_id="r", **SMALL)
     b1, b2, b3 = (f"tiny_bf16_b{b}_p{PROMPT_LEN}_eager" for b in (1, 2, 3))
@@ -349,6 +363,7 @@ def _kwargs(cfg: RunConfig) -> dict:
     return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
 
 
+@pytest.mark.slow
 def test_resume_refuses_different_measuring_settings_and_extends_the_sweep(tmp_path):
     cfg = RunConfig(precisions=("bf16",), batch_sizes=(1,), out_dir=str(tmp_path), run_id="r", **SMALL)
     run_sweep(cfg)
@@ -361,6 +376,7 @@ def test_resume_refuses_different_measuring_settings_and_extends_the_sweep(tmp_p
     assert [c["status"] for c in more.manifest["configs"]] == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_completed_configs_intact(tmp_path, monkeypatch):
     from profkit.capture.sweep import SweepInterrupted
 
@@ -462,6 +478,7 @@ def test_cli_bad_option_exits_2(tmp_path, monkeypatch, capsys):
     assert code == 2 and "--batch-sizes" in err
 
 
+@pytest.mark.slow
 def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
     code, out, err = _cli(
         monkeypatch,
@@ -491,6 +508,7 @@ def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
 # ---- the capture's traces through profkit analyze (the CLI a user runs next) ------------------
 
 
+@pytest.mark.slow
 def test_profkit_analyze_reads_the_run_directory(sweep):
     import subprocess
 

@@ -10,6 +10,8 @@ import pytest
 
 from conftest import SAMPLES, sample
 
+pytestmark = pytest.mark.slow  # `profkit analyze` in a subprocess
+
 STEP_KEYS = {"name", "phase", "wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies"}
 PHASE_KEYS = {"wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies", "achieved_bandwidth_gbps", "mbu", "bound"}
 META_KEYS = {"gpu_name", "sm_count", "memory_bytes", "cuda_driver_version", "cuda_runtime_version", "cupti_version", "manifest"}

@@ -172,6 +172,7 @@ def test_a_trace_against_itself_has_no_differences(path):
 
 
 # ---- repeats, noise and run folders --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_candidate_with_the_baseline_setup_is_used_as_a_repeat():
     report = compare_paths(BF16, [FP16, REP1])
     kinds = [(c.kind, c.candidate.label) for c in report.comparisons]
@@ -233,6 +234,7 @@ def _run_dir(path: Path, run_id: str, driver: str, configs: list[tuple]) -> Path
     return path
 
 
+@pytest.mark.slow
 def test_run_folders_pair_configurations(tmp_path):
     a = _run_dir(tmp_path / "a", "drv580", "580.159.04", [("bf16", 1, BF16, "ok"), ("int8", 1, INT8, "ok")])
     b = _run_dir(tmp_path / "b", "drv590", "590.10", [("bf16", 1, REP1, "ok"), ("int8", 1, None, "oom")])
@@ -264,6 +266,7 @@ def bad_traces(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, error, message",
     [
@@ -282,6 +285,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "candidate, message",
     [
@@ -301,6 +305,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(bad_traces, candidate, message):
 
 
 # ---- front ends ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_json_to_stdout():
     result = _cli("compare", BF16, INT8, "--json", "-")
     assert result.returncode == 0, result.stderr
@@ -321,6 +326,7 @@ def test_cli_json_to_stdout():
     assert "synchronizations" in c["verdict"]
 
 
+@pytest.mark.slow
 def test_cli_markdown_and_terminal(tmp_path):
     md = _cli("compare", BF16, FP16, "--markdown")
     assert md.returncode == 0, md.stderr

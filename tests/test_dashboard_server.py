@@ -68,6 +68,7 @@ def test_the_repository_config_says_what_profkit_dashboard_passes():
     assert SERVER_OPTIONS["server.maxUploadSize"] == upload_limit_mb() and SERVER_OPTIONS["client.showErrorDetails"] == "none"
 
 
+@pytest.mark.slow
 def test_profkit_dashboard_becomes_the_server_and_sigterm_stops_it(tmp_path):
     port = _free_port()
     env = {**os.environ, "PROFKIT_CACHE_DIR": str(tmp_path / "cache")}
@@ -95,6 +96,7 @@ def test_profkit_dashboard_becomes_the_server_and_sigterm_stops_it(tmp_path):
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_streamlit_run_from_the_checkout_binds_loopback_with_the_same_options(tmp_path):
     port = _free_port()
     env = {**os.environ, "PROFKIT_CACHE_DIR": str(tmp_path / "cache"), "PROFKIT_TRACES_DIR": str(SAMPLES)}

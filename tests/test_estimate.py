@@ -214,6 +214,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "profkit", "estimate", *args], capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.slow
 def test_cli_json_stdout():
     proc = run_cli("--precision", "int8", "--json", "-")
     assert proc.returncode == 0, proc.stderr
@@ -227,6 +228,7 @@ def test_cli_json_stdout():
     assert any("upper bounds" in note for note in data["notes"])
 
 
+@pytest.mark.slow
 def test_cli_json_file_and_markdown(tmp_path):
     out = tmp_path / "est.json"
     proc = run_cli("--precision", "bf16", "--json", str(out), "--markdown")
@@ -237,6 +239,7 @@ def test_cli_json_file_and_markdown(tmp_path):
     assert "60%-80%" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_terminal_and_hf_config(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(LLAMA_CONFIGS["tiny"].to_hf_dict()))
     proc = run_cli("--model", str(tmp_path), "--gpu", "H100", "--context-len", "1024", "--batch-size", "4")
@@ -244,6 +247,7 @@ def test_cli_terminal_and_hf_config(tmp_path):
     assert "NVIDIA H100 80GB SXM" in proc.stdout and "upper bounds" in proc.stdout
 
 
+@pytest.mark.slow
 def test_cli_gpu_given_by_numbers():
     proc = run_cli("--bandwidth-gbps", "1000", "--memory-gb", "24", "--peak-tflops", "100", "--precision", "bf16", "--json", "-")
     assert proc.returncode == 0, proc.stderr
@@ -252,6 +256,7 @@ def test_cli_gpu_given_by_numbers():
     assert data["decode_tokens_per_s_ideal"] == pytest.approx(1e12 / (BF16_WEIGHTS - 2 * TABLE_PARAMS + 2 * 4096 + KV_PER_TOKEN + KV_PER_SEQ), rel=REL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, words",
     [

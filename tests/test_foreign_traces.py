@@ -221,6 +221,7 @@ def test_pretrace_kernels_belong_to_no_step():
     assert any("launched before recording began" in w for w in a.warnings)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hta_negqueue_rank0.json.gz", "tl_h100_qwen1.5_0.5b.json.gz", "hta_diff_control.json.gz"])
 def test_idle_split_agrees_with_hta_on_traces_with_pretrace_kernels_and_other_ranks(name):
     """negqueue: 5 ProfilerSteps and 705 pre-trace kernels (HTA drops them); Qwen on H100: one step and
@@ -286,6 +287,7 @@ def test_unknown_gpu_is_named_with_the_way_out():
     assert a.phases["step"].bandwidth.bytes_per_step > 0  # shapes exist: only the GPU is unknown
 
 
+@pytest.mark.slow
 def test_bandwidth_gbps_judges_an_unlisted_gpu(tmp_path):
     import gzip
     import json
@@ -353,6 +355,7 @@ def test_kernel_overhead_bound_names_the_category_and_share():
 
 
 # ---- degraded reports ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["hta_cpu_only.json.gz", "hta_mtia_inference.json.gz", "hta_cupti_profiler.json.gz"])
 def test_traces_without_gpu_kernels_get_a_degraded_report(name):
     a = analysis(name)
@@ -362,6 +365,7 @@ def test_traces_without_gpu_kernels_get_a_degraded_report(name):
     assert r.returncode == 0 and "Traceback" not in r.stderr and "### Steps" in r.stdout
 
 
+@pytest.mark.slow
 def test_every_external_trace_analyses_from_the_cli_without_a_traceback():
     r = subprocess.run(
         [sys.executable, "-m", "profkit", "analyze", *sorted(EXTERNAL.glob("*.json.gz")), "--json", "-"],
@@ -490,6 +494,7 @@ def test_serving_workload_comes_from_the_engine_annotations(name, batch, prompt)
     assert "serving engine" in w.evidence["batch_size"]
 
 
+@pytest.mark.slow
 def test_hta_option_runs_on_a_rank_3_trace():
     r = subprocess.run(
         [sys.executable, "-m", "profkit", "analyze", EXTERNAL / "hta_diff_control.json.gz", "--hta", "--markdown"],

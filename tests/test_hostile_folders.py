@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # the CLI and every dashboard page over a folder of bad files
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "traces" / "samples"
 INT8, FP16 = "h200_llama3-8b_int8_b1.pt.trace.json.gz", "h200_llama3-8b_fp16_b1.pt.trace.json.gz"

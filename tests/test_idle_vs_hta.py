@@ -10,6 +10,7 @@ from profkit.analyses.hta_bridge import hta_idle_breakdown
 from profkit.analyses.idle import gap_histogram, idle_breakdown
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["h200_llama3-8b_bf16_b1", "h100_llama3-8b_bf16_b1_static_compiled"])
 def test_idle_split_matches_hta(trace, name):
     t = trace(name)

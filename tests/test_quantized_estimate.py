@@ -85,6 +85,7 @@ def test_an_impossible_measured_mbu_is_not_a_figure():
     assert m.mbu_wall is None  # 15 GB in 0.5 ms would be 30 TB/s: the byte model does not fit such a run
 
 
+@pytest.mark.slow
 def test_estimate_cli_marks_measured_and_modelled():
     proc = subprocess.run(
         [sys.executable, "-m", "profkit", "estimate", "--gpu", "h200", "--precision", "bf16", "--measured", str(RESULTS), "--json", "-"],

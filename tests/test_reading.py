@@ -139,6 +139,7 @@ def test_every_gzip_member_is_read_and_counted(tmp_path):
         (gzip.compress(b"x") + b"PK\x03\x04", "unexpected bytes after the gzip data"),
         (gzip.compress(b"x")[:10] + b"\xff" * 50, "corrupt gzip"),
     ],
+    ids=["truncated", "bytes_after", "corrupt"],  # the data holds gzip's timestamp: ids from it would differ between xdist workers
 )
 def test_broken_gzip_is_named(data, problem, tmp_path):
     path = tmp_path / "t.json.gz"
@@ -169,6 +170,7 @@ def test_bad_sizes(text):
         parse_size(text)
 
 
+@pytest.mark.slow
 def test_library_cap(base):
     _, path, trace = base
     with pytest.raises(TraceTooLarge, match="unpacks to over 1 MiB"):
@@ -177,6 +179,7 @@ def test_library_cap(base):
 
 
 # ---- profkit.trace.jsonstream: any chunking reads the same trace -----------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk", [1, 997, 64 * 1024])
 def test_chunk_size_does_not_change_the_trace(chunk, base, monkeypatch, tmp_path):
     b, path, expected = base
@@ -188,6 +191,7 @@ def test_chunk_size_does_not_change_the_trace(chunk, base, monkeypatch, tmp_path
     assert same_trace(parse_trace(path), expected)
 
 
+@pytest.mark.slow
 def test_exact_path_reads_what_the_fast_path_cannot(base, monkeypatch, tmp_path):
     """Events holding lists of objects and '}, {' in strings: every fast cut can be wrong."""
     b, _, expected = base

@@ -363,6 +363,7 @@ def _cli(*args):
     return subprocess.run([sys.executable, "-m", "profkit", "recommend", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
 
 
+@pytest.mark.slow
 def test_cli_json_schema():
     r = _cli(*ALL, "--tpot-slo-ms", "60", "--json", "-")
     assert r.returncode == 0, r.stderr
@@ -379,6 +380,7 @@ def test_cli_json_schema():
     assert [d["rank"] for d in data] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_cli_json_file_terminal_and_markdown(tmp_path):
     out = tmp_path / "recs.json"
     r = _cli(INT8_B1, FP16_B1, "--json", out)
@@ -393,6 +395,7 @@ def test_cli_json_file_terminal_and_markdown(tmp_path):
     assert "Recommendations" in r.stdout and "Load the weights in fp16" in r.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",
     [

@@ -172,6 +172,7 @@ def test_samples_take_versions_and_speeds_from_the_results_file_of_their_gpu():
     assert [r.run_id for r in filter_runs(list(runs.values()), RunFilter(driver="580"))] == list(runs)
 
 
+@pytest.mark.slow
 def test_amd_traces_show_hip_versions_and_ranks_come_from_distributed_info(tmp_path):
     import shutil
 
@@ -198,6 +199,7 @@ def _rank_trace(path: Path, rank: int, world: int, gpu: str = "NVIDIA H100 80GB 
     path.write_bytes(gzip.compress(text.encode()))
 
 
+@pytest.mark.slow
 def test_per_rank_traces_of_one_job_are_listed_per_rank(tmp_path):
     job = tmp_path / "job"
     job.mkdir()
@@ -248,6 +250,7 @@ def _partial_run(root: Path, configs_done: int) -> Path:
     return run
 
 
+@pytest.mark.slow
 def test_partial_runs_are_listed_with_their_state(tmp_path):
     run = _partial_run(tmp_path, 1)
     # The configuration being measured: its trace is written, the manifest not updated yet.
@@ -261,6 +264,7 @@ def test_partial_runs_are_listed_with_their_state(tmp_path):
     assert result.returncode == 0 and "partial" in result.stdout and "traceEvents" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_with_no_finished_configuration_yet_is_listed(tmp_path):
     _partial_run(tmp_path, 0)
     (listed,) = discover_runs(tmp_path)
@@ -294,6 +298,7 @@ def _cli(*args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_cli_json_and_filters(traces_dir):
     result = _cli("runs", traces_dir, "--gpu", "a100", "--precision", "bf16", "--json", "-")
     assert result.returncode == 0, result.stderr
@@ -306,12 +311,14 @@ def test_cli_json_and_filters(traces_dir):
     assert table.returncode == 0 and "run-h100" in table.stdout and "run-a100" not in table.stdout
 
 
+@pytest.mark.slow
 def test_cli_missing_folder_exit_2(tmp_path):
     result = _cli("runs", tmp_path / "nope")
     assert result.returncode == 2
     assert result.stderr.startswith("profkit: error: ") and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_symlinks_out_of_the_folder_are_never_followed_and_said_once(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # several CLI commands per test on copies of the samples
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "traces" / "samples"
 INT8 = "h200_llama3-8b_int8_b1.pt.trace.json.gz"
@@ -72,7 +74,6 @@ def test_versions_and_speeds_agree_in_runs_compare_and_the_dashboard(tmp_path):
                 os.environ[key] = value
 
 
-@pytest.mark.slow
 def test_recommend_sets_aside_a_cpu_run_of_another_model(tmp_path):
     folder = tmp_path / "traces"
     shutil.copytree(SAMPLES, folder)

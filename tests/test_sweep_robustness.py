@@ -13,6 +13,8 @@ from profkit.capture.config import MANIFEST_FILE, NVML_SAMPLES_FILE, RunConfig
 from profkit.capture.nvml import SAMPLE_COLUMNS
 from profkit.capture.sweep import run_sweep
 
+pytestmark = pytest.mark.slow  # sweeps of the tiny model under the profiler
+
 SMALL = dict(model_config="tiny", prompt_len=8, new_tokens=3, profile_steps=2)
 
 
