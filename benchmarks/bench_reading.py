@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT / "traces" / "samples" / "h200_llama3-8b_int8_b1.pt.trace.json.gz"
-GiB = 1024**3
 
 CHILD = """
 import sys, time

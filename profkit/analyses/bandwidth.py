@@ -245,7 +245,7 @@ def phase_bandwidth(
     unmodelled = [c for c in calls.values() if c["cat"] in _GEMM_IDXS and not _modelled(c)]
     attn_calls = {r: c for r, c in calls.items() if c["cat"] == _ATTENTION_IDX}
     unshaped = sum(c["n"] for c in gemm_calls.values() if not c["dims"])
-    kv = _kv_reads(trace, steps, calls, attn_calls)
+    kv = _kv_reads(steps, calls, attn_calls)
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps
     attn_bytes = sum(c["bytes"] for c in attn_calls.values()) / n_steps + (kv.bytes_per_step or 0.0)
     total_bytes = gemm_bytes + attn_bytes
@@ -353,7 +353,7 @@ class _KvReads:
     unknown: bool
 
 
-def _kv_reads(trace: Trace, steps: list[Step], calls: dict, attn_calls: dict) -> _KvReads:
+def _kv_reads(steps: list[Step], calls: dict, attn_calls: dict) -> _KvReads:
     """KV-cache bytes the packed-layout attention calls read per step: annotated context tokens x one
     token's K+V bytes (pool dtype) per call. Dense-layout calls carry their K/V in `bytes` already."""
     packed = {r: c for r, c in attn_calls.items() if c["packed"]}

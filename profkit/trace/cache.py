@@ -67,10 +67,10 @@ def fingerprint(path: Path, size: int) -> str:
 
 
 def cache_path(trace_path: Path, source: dict | None = None) -> Path:
-    return _entry_path(trace_path, source or _source(trace_path), "npz")
+    return _entry_path(source or _source(trace_path), "npz")
 
 
-def _entry_path(trace_path: Path, source: dict, suffix: str, key: str = "") -> Path:
+def _entry_path(source: dict, suffix: str, key: str = "") -> Path:
     parts = [str(CACHE_FORMAT), source["path"], str(source["size"]), str(source["mtime_ns"])] + ([key] if key else [])
     digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
     readable = _UNSAFE_NAME.sub("_", Path(source["path"]).name)[:80]  # the file's own name: every link to it shares the entry
@@ -148,7 +148,7 @@ def entry_path(trace_path: Path, kind: str, key: str, source: dict | None = None
     """Where the side entry `kind`/`key` of `trace_path` lives (`kind`: lower-case letters, e.g. "analysis")."""
     if not _KIND.fullmatch(kind):
         raise ValueError(f"cache entry kind must be lower-case letters, got {kind!r}")
-    return _entry_path(trace_path, source or _source(trace_path), kind, f"{kind}|{key}")
+    return _entry_path(source or _source(trace_path), kind, f"{kind}|{key}")
 
 
 def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:

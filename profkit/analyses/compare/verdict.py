@@ -72,7 +72,7 @@ def _phase_sentence(c: Comparison, p: PhaseComparison, names: tuple[str, str]) -
     if not w.significant and not g.significant:
         return f"{p.phase.capitalize()}: no significant change (wall {_pct(w.change)}, GPU busy {_pct(g.change)})."
     if p.baseline_tokens_per_step != p.candidate_tokens_per_step and w.baseline_per_token_ms and w.candidate_per_token_ms:
-        text = _per_token_sentence(p, names)
+        text = _per_token_sentence(p)
     elif w.significant:
         text = _wall_sentence(c, p, names)
     else:
@@ -92,7 +92,7 @@ def _gpu_only_sentence(p: PhaseComparison, cand_name: str) -> str:
     )
 
 
-def _per_token_sentence(p: PhaseComparison, names: tuple[str, str]) -> str:
+def _per_token_sentence(p: PhaseComparison) -> str:
     w, g = p.wall_ms, p.gpu_busy_ms
     assert w.baseline_per_token_ms and w.candidate_per_token_ms, "called when both sides have per-token times"
     ratio = w.candidate_per_token_ms / w.baseline_per_token_ms
