@@ -57,7 +57,9 @@ def library(path: Path, env: dict) -> tuple[float, float]:
 def cli(path: Path, env: dict) -> float:
     """Wall seconds of `profkit analyze path` (terminal report into a pipe), a fresh process."""
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600, check=False)
+    r = subprocess.run(
+        [sys.executable, "-m", "profkit", "analyze", str(path)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600, check=False
+    )
     elapsed = time.perf_counter() - t0
     if r.returncode != 0:
         raise SystemExit(f"{path.name}: profkit analyze failed:\n{r.stderr[-2000:]}")
@@ -103,15 +105,19 @@ def main() -> None:
         return f"{m:.{digits}f}" + (" !" if target is not None and m > target else "")
 
     bytecode = "profkit compiled in every process" if args.no_bytecode_cache else "bytecode cached"
-    print(f"\nmedian of {args.rounds} rounds, seconds; {os.cpu_count()} CPUs; {bytecode}; '!' = over the target "
-          f"(second library call <= {LIBRARY_TARGET_S} s, second CLI command <= {CLI_TARGET_S} s)\n")
+    print(
+        f"\nmedian of {args.rounds} rounds, seconds; {os.cpu_count()} CPUs; {bytecode}; '!' = over the target "
+        f"(second library call <= {LIBRARY_TARGET_S} s, second CLI command <= {CLI_TARGET_S} s)\n"
+    )
     print("| trace | MB gz | library first | library second | (import, once) | CLI first | CLI second |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for trace in traces:
         r = results[trace.name]
         name = trace.name.removesuffix(".json.gz").removesuffix(".pt.trace")
-        print(f"| {name} | {trace.stat().st_size / 1e6:.1f} | {cell(r['lib1'])} | {cell(r['lib2'], LIBRARY_TARGET_S, 3)} | {cell(r['import'])} "
-              f"| {cell(r['cli1'])} | {cell(r['cli2'], CLI_TARGET_S)} |")
+        print(
+            f"| {name} | {trace.stat().st_size / 1e6:.1f} | {cell(r['lib1'])} | {cell(r['lib2'], LIBRARY_TARGET_S, 3)} | {cell(r['import'])} "
+            f"| {cell(r['cli1'])} | {cell(r['cli2'], CLI_TARGET_S)} |"
+        )
     worst = {k: max(statistics.median(results[t.name][k]) for t in traces) for k in ("lib2", "import", "cli2")}
     print(f"\nworst second call: library {worst['lib2']:.3f} s (+ {worst['import']:.2f} s one-off import), CLI {worst['cli2']:.2f} s")
 

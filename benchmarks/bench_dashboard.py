@@ -66,12 +66,19 @@ print("RESULT " + json.dumps(out))
 
 
 def apptest_round(env: dict) -> dict:
-    r = subprocess.run([sys.executable, "-c", APPTEST_CHILD, str(ROOT / "profkit" / "dashboard" / "app.py"), ",".join(p[0] for p in PAGES)],
-                       env=env, capture_output=True, text=True, timeout=1200, cwd=ROOT, check=False)
+    r = subprocess.run(
+        [sys.executable, "-c", APPTEST_CHILD, str(ROOT / "profkit" / "dashboard" / "app.py"), ",".join(p[0] for p in PAGES)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        cwd=ROOT,
+        check=False,
+    )
     line = next((ln for ln in r.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if r.returncode != 0 or line is None:
         raise SystemExit(f"AppTest round failed:\n{r.stdout[-2000:]}\n{r.stderr[-3000:]}")
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 # ---- browser -------------------------------------------------------------------------------------
@@ -179,9 +186,20 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p, open(Path(tmp) / "server.log", "w+") as log:
-            browser = p.chromium.launch(executable_path=chromium, headless=True,
-                                        args=["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                                              "--disable-sync", "--no-first-run", "--disable-quic"])
+            browser = p.chromium.launch(
+                executable_path=chromium,
+                headless=True,
+                args=[
+                    "--no-sandbox",
+                    "--headless",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-quic",
+                ],
+            )
             try:
                 rounds = [browser_round(browser, args.traces_dir.resolve(), env, log) for _ in range(args.rounds)]
             finally:

@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_TRACE = ROOT / "traces" / "samples" / "h200_llama3-8b_int8_b1.pt.trace.json.gz"
-GiB = 1024**3
 
 CHILD = """
 import sys, time
@@ -78,6 +77,7 @@ def gzip_stream(path: Path, head: bytes, block: bytes, repeats: int, tail: bytes
 
 def junk_events(path: Path, count: int, kept: bool) -> Path:
     """`count` junk events: `{}` (skipped by the reader) or distinct minimal kernels (kept)."""
+
     def block(first: int, n: int) -> bytes:
         if not kept:
             return b"{}, " * n
@@ -86,8 +86,7 @@ def junk_events(path: Path, count: int, kept: bool) -> Path:
     with open(path, "wb") as fh:
         z = zlib.compressobj(6, zlib.DEFLATED, 31)
         fh.write(z.compress(b'{"traceEvents": ['))
-        for first in range(0, count - 1, 100_000):
-            fh.write(z.compress(block(first, min(100_000, count - 1 - first))))
+        fh.writelines(z.compress(block(first, min(100_000, count - 1 - first))) for first in range(0, count - 1, 100_000))
         fh.write(z.compress(b'{"ph": "i"}]}'))
         fh.write(z.flush())
     return path
@@ -108,8 +107,14 @@ def main() -> None:
         work = Path(tmp)
         mib = b" " * (1024**2)
         cases = [
-            (f"blank-space bomb, {args.bomb_gib:g} GiB, 1 member", gzip_stream(work / "ws.json.gz", b'{"traceEvents": [', mib, int(args.bomb_gib * 1024), b"]}")),
-            ("blank-space bomb, 14 GiB, 14 members (over the cap)", gzip_stream(work / "ws14.json.gz", b'{"traceEvents": [', mib, 14 * 1024, b"]}", members=14)),
+            (
+                f"blank-space bomb, {args.bomb_gib:g} GiB, 1 member",
+                gzip_stream(work / "ws.json.gz", b'{"traceEvents": [', mib, int(args.bomb_gib * 1024), b"]}"),
+            ),
+            (
+                "blank-space bomb, 14 GiB, 14 members (over the cap)",
+                gzip_stream(work / "ws14.json.gz", b'{"traceEvents": [', mib, 14 * 1024, b"]}", members=14),
+            ),
             (f"{{}} events x {real_events:,}", junk_events(work / "junk1.json.gz", real_events, kept=False)),
             (f"{{}} events x {8 * real_events:,}", junk_events(work / "junk8.json.gz", 8 * real_events, kept=False)),
             (f"kept kernel events x {real_events:,}", junk_events(work / "kept1.json.gz", real_events, kept=True)),

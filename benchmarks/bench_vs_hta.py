@@ -83,7 +83,7 @@ def main() -> None:
         work = Path(tmp)
         env = dict(os.environ, HTA_DISABLE_NS_ROUNDING="1", PROFKIT_CACHE_DIR=str(work / "cache"))
         profkit_cmd = [sys.executable, "-m", "profkit", "analyze"]
-        results = {"profkit": [], "hta": []}
+        results: dict[str, list[tuple[float, float]]] = {"profkit": [], "hta": []}
         for r in range(args.rounds):  # alternate so drift hits both tools alike
             p = fresh_copy(args.trace, work, 2 * r)
             results["profkit"].append(run_with_rusage([*profkit_cmd, str(p)], env)[:2])
@@ -102,7 +102,10 @@ def main() -> None:
     print(f"{'profkit analyze (full, uncached)':32s}{med['profkit'][0]:14.2f}{med['profkit'][1]:14.0f}")
     print(f"{'HTA load+temporal+idle+kernel':32s}{med['hta'][0]:14.2f}{med['hta'][1]:14.0f}")
     print(f"speed-up: {med['hta'][0] / med['profkit'][0]:.2f}x faster; memory: {med['profkit'][1] / med['hta'][1]:.2f}x of HTA's peak RSS")
-    print(f"second analysis (parse and analysis cached): library call analyze_path() {statistics.median(lib_cached):.3f} s (+ {statistics.median(lib_import):.3f} s one-off import), whole CLI command {statistics.median(cli_cached):.2f} s")
+    print(
+        f"second analysis (parse and analysis cached): library call analyze_path() {statistics.median(lib_cached):.3f} s (+ "
+        f"{statistics.median(lib_import):.3f} s one-off import), whole CLI command {statistics.median(cli_cached):.2f} s"
+    )
     print("targets: >=3x faster than HTA with no more memory; cached <=0.3 s library, <=1 s CLI")
 
 

@@ -23,8 +23,10 @@ def main(samples: Path) -> None:
     # One trace: steps, phases, verdicts.
     a = profkit.analyze(int8)
     decode = a.phases["decode"]
-    print(f"int8 decode: {decode.stats.wall_ms:.1f} ms per token, GPU busy {decode.stats.gpu_busy_ms:.2f} ms, "
-          f"{decode.stats.sync_calls:.0f} syncs per token -> {decode.verdict.bound}-bound")
+    print(
+        f"int8 decode: {decode.stats.wall_ms:.1f} ms per token, GPU busy {decode.stats.gpu_busy_ms:.2f} ms, "
+        f"{decode.stats.sync_calls:.0f} syncs per token -> {decode.verdict.bound}-bound"
+    )
     steps = a.to_frame()
     print(f"{len(steps)} steps; slowest decode step: {steps[steps.phase == 'decode'].wall_ms.max():.1f} ms")
     print(a.categories_frame("decode")[["label", "per_step_ms", "share"]].head(4).to_string(index=False))
@@ -46,8 +48,10 @@ def main(samples: Path) -> None:
 
     # What fits before running anything.
     est = profkit.estimate(gpu="a100-40gb-sxm", precision="int8", context_len=8192)
-    print(f"int8 Llama 3 8B on {est.gpu_name}: weights {est.weights_bytes / 2**30:.2f} GiB, "
-          f"headroom {est.headroom_bytes / 2**30:.1f} GiB, max batch {est.max_batch} at 8k tokens")
+    print(
+        f"int8 Llama 3 8B on {est.gpu_name}: weights {est.weights_bytes / 2**30:.2f} GiB, "
+        f"headroom {est.headroom_bytes / 2**30:.1f} GiB, max batch {est.max_batch} at 8k tokens"
+    )
 
 
 if __name__ == "__main__":

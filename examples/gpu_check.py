@@ -79,11 +79,33 @@ def run_commands(args: argparse.Namespace, plan=PLAN) -> list[tuple[Step, list[s
     the same run folder. Timeouts are cut so that together they stay within --budget-s."""
     left, out = args.budget_s, []
     for i, step in enumerate(plan):
-        cmd = [sys.executable, "-m", "profkit", "run", "--random-weights", "--model-config", args.model_config,
-               "--device", args.device, "--precisions", ",".join(step.precisions), "--mode", ",".join(step.modes),
-               "--batch-sizes", ",".join(map(str, step.batch_sizes)), "--prompt-len", str(args.prompt_len),
-               "--new-tokens", str(args.new_tokens), "--profile-steps", str(args.profile_steps),
-               "--out", args.out, "--run-id", args.run_id] + (["--resume"] if i else [])
+        cmd = [
+            sys.executable,
+            "-m",
+            "profkit",
+            "run",
+            "--random-weights",
+            "--model-config",
+            args.model_config,
+            "--device",
+            args.device,
+            "--precisions",
+            ",".join(step.precisions),
+            "--mode",
+            ",".join(step.modes),
+            "--batch-sizes",
+            ",".join(map(str, step.batch_sizes)),
+            "--prompt-len",
+            str(args.prompt_len),
+            "--new-tokens",
+            str(args.new_tokens),
+            "--profile-steps",
+            str(args.profile_steps),
+            "--out",
+            args.out,
+            "--run-id",
+            args.run_id,
+        ] + (["--resume"] if i else [])
         timeout = max(0, min(step.timeout_s, left))
         left -= timeout
         out.append((step, cmd, timeout))
@@ -122,8 +144,15 @@ def summary_rows(run_dir: Path) -> list[dict]:
     rows = []
     for c in manifest.get("configs", []):
         t = c.get("timing") or {}
-        row = {"config": c["name"], "status": c["status"], "decode_tokens_per_s": t.get("decode_tokens_per_s"),
-               "tpot_ms": t.get("tpot_median_ms"), "bytes_per_step": None, "mbu_wall": None, "mbu_note": ""}
+        row = {
+            "config": c["name"],
+            "status": c["status"],
+            "decode_tokens_per_s": t.get("decode_tokens_per_s"),
+            "tpot_ms": t.get("tpot_median_ms"),
+            "bytes_per_step": None,
+            "mbu_wall": None,
+            "mbu_note": "",
+        }
         if c["status"] != "ok" or not c.get("trace_file"):
             row["mbu_note"] = c.get("error") or c["status"]
         else:
@@ -147,14 +176,23 @@ def _mbu(bytes_per_step: float | None, tpot_ms: float | None, gpu) -> dict:
 
 def format_summary(rows: list[dict]) -> str:
     """The summary as aligned text, one line per configuration."""
+
     def num(v, spec):
         return "-" if v is None else format(v, spec)
 
     table = [("config", "status", "decode tok/s", "TPOT ms", "GB/step", "MBU (wall)", "")]
     for r in rows:
-        table.append((r["config"], r["status"], num(r["decode_tokens_per_s"], ",.1f"), num(r["tpot_ms"], ".2f"),
-                      num(r["bytes_per_step"] / 1e9 if r["bytes_per_step"] else None, ".2f"),
-                      num(r["mbu_wall"], ".1%"), r["mbu_note"]))
+        table.append(
+            (
+                r["config"],
+                r["status"],
+                num(r["decode_tokens_per_s"], ",.1f"),
+                num(r["tpot_ms"], ".2f"),
+                num(r["bytes_per_step"] / 1e9 if r["bytes_per_step"] else None, ".2f"),
+                num(r["mbu_wall"], ".1%"),
+                r["mbu_note"],
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in table)
 
@@ -182,8 +220,17 @@ def main(argv: list[str] | None = None) -> int:
     not_ok = [r["config"] for r in rows if r["status"] != "ok"]
     from profkit.capture.files import atomic_write_json
 
-    atomic_write_json(run_dir / RESULTS_FILE, {"run_dir": str(run_dir), "wall_s": time.perf_counter() - t0, "steps": steps,
-                                               "configs": rows, "not_ok": not_ok, "reference_tpot_ms": REFERENCE_TPOT_MS})
+    atomic_write_json(
+        run_dir / RESULTS_FILE,
+        {
+            "run_dir": str(run_dir),
+            "wall_s": time.perf_counter() - t0,
+            "steps": steps,
+            "configs": rows,
+            "not_ok": not_ok,
+            "reference_tpot_ms": REFERENCE_TPOT_MS,
+        },
+    )
     print(f"{len(rows)} configurations in {time.perf_counter() - t0:.0f} s; run folder {run_dir}; not ok: {', '.join(not_ok) or 'none'}")
     return 1 if not_ok else 0
 

@@ -41,12 +41,20 @@ _EXPORTS = {
     "ProfkitError": "profkit.errors",
     "TraceError": "profkit.errors",
 }
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", *_EXPORTS]  # noqa: PLE0604 -- _EXPORTS' keys are the names, all strings
 
-if TYPE_CHECKING:
-    from profkit.api import analyze, compare, estimate, load_trace, recommend, runs
-    from profkit.errors import ProfkitError, TraceError
-    from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, get_gpu
+if TYPE_CHECKING:  # for type checkers and editors; at run time __getattr__ imports on first use
+    from profkit.api import analyze as analyze
+    from profkit.api import compare as compare
+    from profkit.api import estimate as estimate
+    from profkit.api import load_trace as load_trace
+    from profkit.api import recommend as recommend
+    from profkit.api import runs as runs
+    from profkit.errors import ProfkitError as ProfkitError
+    from profkit.errors import TraceError as TraceError
+    from profkit.hardware.catalog import GPU_CATALOG as GPU_CATALOG
+    from profkit.hardware.catalog import GpuSpec as GpuSpec
+    from profkit.hardware.catalog import get_gpu as get_gpu
 
 
 def __getattr__(name: str) -> Any:

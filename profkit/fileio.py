@@ -16,16 +16,15 @@ import errno
 import os
 import secrets
 import stat
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 
 def write_bytes(path, data: bytes) -> None:
     """Write `data` to `path` as `output_path` describes."""
-    with output_path(path) as out:
-        with open(out, "wb") as fh:
-            fh.write(data)
+    with output_path(path) as out, open(out, "wb") as fh:
+        fh.write(data)
 
 
 @contextmanager

@@ -19,9 +19,9 @@ import json
 import random
 import sys
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import orjson
 
@@ -156,13 +156,13 @@ def _invalid_utf8_name(b: Base) -> bytes:
     for e in b.doc["traceEvents"]:
         if e.get("cat") == "kernel":
             busy[e["name"]] = busy.get(e["name"], 0.0) + e["dur"]
-    name = dumps(max(busy, key=busy.get))
+    name = dumps(max(busy, key=busy.__getitem__))
     return b.text.replace(name, name[:-1] + b"\xff\xfe" + name[-1:])
 
 
 def _whitespace_between_events(b: Base) -> bytes:
     half = b.body.index(b"}, {", len(b.body) // 2) + 1
-    return b.head + b.body[:half] + b"," + b" " * (8 * MiB) + b.body[half + 1:] + b.tail
+    return b.head + b.body[:half] + b"," + b" " * (8 * MiB) + b.body[half + 1 :] + b.tail
 
 
 def _raw_kernel(b: Base, field: str, value: bytes) -> bytes:
@@ -200,12 +200,27 @@ def cases() -> list[Case]:
         Case("trailing_comma_object.json", lambda b: b'{"traceEvents": [],}', error="expected a key in quotes"),
         Case("over_cap.json.gz", lambda b: b.text, error="unpacks to over 1 MiB", args=("--max-trace-bytes", "1MiB")),
         Case("over_cap_plain.json", lambda b: b.text, error="unpacks to over 1 MiB", args=("--max-trace-bytes", "1MiB")),
-        Case("whitespace_bomb.json.gz", lambda b: gzip_of_repeats(b'{"traceEvents": [', b" " * MiB, 64, b"]}"),
-             error="unpacks to over 32 MiB", args=("--max-trace-bytes", "32MiB"), raw=True),
-        Case("junk_event_bomb.json.gz", lambda b: gzip_of_repeats(b'{"traceEvents": [', b"{}, " * (MiB // 4), 64, b"{}]}"),
-             error="unpacks to over 32 MiB", args=("--max-trace-bytes", "32MiB"), raw=True),
-        Case("multi_member_bomb.json.gz", lambda b: gzip_members(b'{"traceEvents": [', *[b" " * MiB] * 40, b"]}"),
-             error="unpacks to over 32 MiB", args=("--max-trace-bytes", "32MiB"), raw=True),
+        Case(
+            "whitespace_bomb.json.gz",
+            lambda b: gzip_of_repeats(b'{"traceEvents": [', b" " * MiB, 64, b"]}"),
+            error="unpacks to over 32 MiB",
+            args=("--max-trace-bytes", "32MiB"),
+            raw=True,
+        ),
+        Case(
+            "junk_event_bomb.json.gz",
+            lambda b: gzip_of_repeats(b'{"traceEvents": [', b"{}, " * (MiB // 4), 64, b"{}]}"),
+            error="unpacks to over 32 MiB",
+            args=("--max-trace-bytes", "32MiB"),
+            raw=True,
+        ),
+        Case(
+            "multi_member_bomb.json.gz",
+            lambda b: gzip_members(b'{"traceEvents": [', *[b" " * MiB] * 40, b"]}"),
+            error="unpacks to over 32 MiB",
+            args=("--max-trace-bytes", "32MiB"),
+            raw=True,
+        ),
         Case("huge_event.json", lambda b: b'{"traceEvents": [{"ph": "X", "name": "' + b"a" * (17 * MiB) + b'"}]}', error="over 16 MiB of JSON"),
         Case("huge_metadata.json", lambda b: b'{"x": "' + b"a" * (17 * MiB) + b'", "traceEvents": []}', error="over 16 MiB of JSON"),
         Case("bad_cap_option.json", lambda b: b'{"traceEvents": []}', error="--max-trace-bytes: not a size", args=("--max-trace-bytes", "lots")),
@@ -220,26 +235,62 @@ def cases() -> list[Case]:
         Case("huge_ts.json.gz", lambda b: b.plus(b.kernel(ts=1e300)), warnings=("ts beyond the clock's range: 1",), same_as_base=True),
         Case("far_ts.json.gz", lambda b: b.plus(b.kernel(ts=b.kernel()["ts"] + 1e12)), warnings=("ts outside the trace's time span: 1",), same_as_base=True),
         Case("zero_ts.json.gz", lambda b: b.plus(b.kernel(ts=0)), warnings=("ts outside the trace's time span: 1",), same_as_base=True),
-        Case("missing_fields.json.gz", lambda b: b.plus(b.kernel(ts=None), b.kernel(dur=None), b.kernel(name=None)),
-             warnings=("dropped 3 events missing a field", "kernel without 'ts': 1", "kernel without 'dur': 1", "kernel without 'name': 1"), same_as_base=True),
-        Case("null_values.json.gz", lambda b: b.plus({"ph": "X", "cat": "kernel", "name": "n", "ts": None, "dur": 1, "args": None}),
-             warnings=("kernel without 'ts'",), same_as_base=True),
-        Case("wrong_types.json.gz", lambda b: b.plus(b.kernel(dur=True), b.kernel(dur="abc"), b.kernel(ts=[1]), b.kernel(name={"a": 1})),
-             warnings=("dropped 4 events", "non-numeric 'dur': 2", "non-numeric 'ts': 1", "'name' that is not text: 1"), same_as_base=True),
-        Case("huge_ids.json.gz", lambda b: b.plus(b.kernel(**{"args.correlation": 2**70, "args.External id": -(2**64), "args.device": 2**40, "args.stream": 2**65})),
-             warnings=("ignored 4 values", "correlation: 1", "External id: 1", "device: 1", "stream: 1")),
-        Case("bad_id_strings.json.gz", lambda b: b.plus(b.kernel(**{"args.correlation": "abc", "args.stream": "0xZZ", "args.bytes": -1})),
-             warnings=("ignored 3 values", "correlation: 1", "stream: 1", "bytes: 1")),
+        Case(
+            "missing_fields.json.gz",
+            lambda b: b.plus(b.kernel(ts=None), b.kernel(dur=None), b.kernel(name=None)),
+            warnings=("dropped 3 events missing a field", "kernel without 'ts': 1", "kernel without 'dur': 1", "kernel without 'name': 1"),
+            same_as_base=True,
+        ),
+        Case(
+            "null_values.json.gz",
+            lambda b: b.plus({"ph": "X", "cat": "kernel", "name": "n", "ts": None, "dur": 1, "args": None}),
+            warnings=("kernel without 'ts'",),
+            same_as_base=True,
+        ),
+        Case(
+            "wrong_types.json.gz",
+            lambda b: b.plus(b.kernel(dur=True), b.kernel(dur="abc"), b.kernel(ts=[1]), b.kernel(name={"a": 1})),
+            warnings=("dropped 4 events", "non-numeric 'dur': 2", "non-numeric 'ts': 1", "'name' that is not text: 1"),
+            same_as_base=True,
+        ),
+        Case(
+            "huge_ids.json.gz",
+            lambda b: b.plus(b.kernel(**{"args.correlation": 2**70, "args.External id": -(2**64), "args.device": 2**40, "args.stream": 2**65})),
+            warnings=("ignored 4 values", "correlation: 1", "External id: 1", "device: 1", "stream: 1"),
+        ),
+        Case(
+            "bad_id_strings.json.gz",
+            lambda b: b.plus(b.kernel(**{"args.correlation": "abc", "args.stream": "0xZZ", "args.bytes": -1})),
+            warnings=("ignored 3 values", "correlation: 1", "stream: 1", "bytes: 1"),
+        ),
         Case("args_not_object.json.gz", lambda b: b.plus(b.kernel(args=[1, 2])), warnings=("args: 1",)),
-        Case("duplicate_profilerstep.json.gz", lambda b: b.plus(b.first(name="ProfilerStep#2")),
-             warnings=("removed 1 exact duplicate event (annotations: 1)",), same_as_base=True),
-        Case("everything_twice.json.gz", lambda b: b.head + b.body + b", " + b.body + b.tail, warnings=("exact duplicate events (CPU ops: ",), same_as_base=True),
-        Case("non_object_entries.json.gz", lambda b: b.plus(1, "x", None, [], True),
-             warnings=("ignored 5 traceEvents entries that are not JSON objects",), same_as_base=True),
-        Case("deep_event.json.gz", lambda b: b.plus(_raw_kernel(b, "args", b'{"x": ' + _NESTED + b"}")),
-             warnings=("dropped 1 event nested too deeply",), same_as_base=True),
+        Case(
+            "duplicate_profilerstep.json.gz",
+            lambda b: b.plus(b.first(name="ProfilerStep#2")),
+            warnings=("removed 1 exact duplicate event (annotations: 1)",),
+            same_as_base=True,
+        ),
+        Case(
+            "everything_twice.json.gz", lambda b: b.head + b.body + b", " + b.body + b.tail, warnings=("exact duplicate events (CPU ops: ",), same_as_base=True
+        ),
+        Case(
+            "non_object_entries.json.gz",
+            lambda b: b.plus(1, "x", None, [], True),
+            warnings=("ignored 5 traceEvents entries that are not JSON objects",),
+            same_as_base=True,
+        ),
+        Case(
+            "deep_event.json.gz",
+            lambda b: b.plus(_raw_kernel(b, "args", b'{"x": ' + _NESTED + b"}")),
+            warnings=("dropped 1 event nested too deeply",),
+            same_as_base=True,
+        ),
         Case("invalid_utf8_name.json.gz", _invalid_utf8_name, warnings=("with text that is not valid JSON",)),
-        Case("lone_surrogate_name.json.gz", lambda b: b.plus(_raw_kernel(b, "name", b'"bad\\ud800name"')), warnings=("repaired 1 event with text that is not valid JSON",)),
+        Case(
+            "lone_surrogate_name.json.gz",
+            lambda b: b.plus(_raw_kernel(b, "name", b'"bad\\ud800name"')),
+            warnings=("repaired 1 event with text that is not valid JSON",),
+        ),
         Case("unhashable_category.json.gz", lambda b: b.plus(b.kernel(cat=["kernel"]), b.kernel(cat={"a": 1})), same_as_base=True),
         Case("empty_events.json", lambda b: b'{"traceEvents": []}', warnings=("no GPU activity",)),
         # -- valid but unusual: read exactly as the base -----------------------------------------

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from profkit.analyses.summary import TraceAnalysis
+    from profkit.trace.model import Trace
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "traces" / "samples"
-DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -25,15 +30,15 @@ def sample(name: str) -> Path:
     return SAMPLES / f"{name}.pt.trace.json.gz"
 
 
-_ANALYSES: dict = {}
+_ANALYSES: dict[str, TraceAnalysis] = {}
 
 
 @pytest.fixture(scope="session")
-def analysis():
+def analysis() -> Callable[[str], TraceAnalysis]:
     """analysis(name) -> TraceAnalysis of a bundled sample, computed once per session."""
     from profkit.analyses.summary import analyze_path
 
-    def get(name: str):
+    def get(name: str) -> TraceAnalysis:
         if name not in _ANALYSES:
             _ANALYSES[name] = analyze_path(sample(name))
         return _ANALYSES[name]
@@ -42,12 +47,12 @@ def analysis():
 
 
 @pytest.fixture(scope="session")
-def trace():
+def trace() -> Callable[[str], Trace]:
     from profkit.trace import load_trace
 
-    cache: dict = {}
+    cache: dict[str, Trace] = {}
 
-    def get(name: str):
+    def get(name: str) -> Trace:
         if name not in cache:
             cache[name] = load_trace(sample(name))
         return cache[name]

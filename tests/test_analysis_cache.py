@@ -11,9 +11,9 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, SAMPLES
 
 import profkit
+from conftest import ROOT, SAMPLES
 from profkit.analyses import cache as acache
 from profkit.analyses.summary import analyze_path, analyze_trace
 from profkit.analyses.workload import describe_workload
@@ -178,6 +178,7 @@ def test_a_failed_write_leaves_no_temporary(small, monkeypatch):
     assert not [n for n in os.listdir(cache.cache_dir()) if n.endswith(".tmp") or ".analysis" in n]
 
 
+@pytest.mark.slow
 def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     """The CLI shows what the entry holds (proof it was read); --no-cache computes afresh."""
     done = acache.analyze_file(small)
@@ -188,8 +189,14 @@ def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     assert entries() == [name]
 
     def cli(*args):
-        r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(small), "--markdown", *args],
-                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"}, check=False)
+        r = subprocess.run(
+            [sys.executable, "-m", "profkit", "analyze", str(small), "--markdown", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "COLUMNS": "200"},
+            check=False,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout
 
@@ -198,6 +205,7 @@ def test_cli_reads_the_entry_and_no_cache_recomputes(small):
     assert "MARKER" not in cli("--gpu", "h100-sxm")  # another GPU: another entry
 
 
+@pytest.mark.slow
 def test_a_restarted_dashboard_reads_its_analyses_from_disk(tmp_path, monkeypatch, computed):
     """The dashboard keys an analysis as `analyze_file` does, with the manifest the store tells the
     trace: a (doctored) entry on disk is what Run detail shows, and nothing is analyzed."""

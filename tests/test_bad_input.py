@@ -29,6 +29,8 @@ import pytest
 import bad_inputs
 from conftest import ROOT, sample
 
+pytestmark = pytest.mark.slow  # the CLI in a subprocess on each bad input (the corpus: dozens of runs)
+
 ERRORS = [c for c in bad_inputs.cases() if c.error]
 READABLE = [c for c in bad_inputs.cases() if not c.error]
 FRACTIONS = {"idle_fraction", "share", "host_wait_ratio", "host_wait_share", "mbu", "mbu_wall", "mfu", "fraction_of_peak"}
@@ -63,7 +65,7 @@ def run_cli(workdir: Path, *args, prefix: tuple = (), timeout: float = 120) -> R
     env = dict(os.environ, PROFKIT_CACHE_DIR=str(workdir / "cache"), HOME=str(workdir / "home"))
     env.pop("XDG_CACHE_HOME", None)
     argv = [*prefix, sys.executable, "-m", "profkit", *(os.fsencode(a) if isinstance(a, Path) else a for a in args)]
-    r = subprocess.run(argv, capture_output=True, cwd=workdir, env=env, timeout=timeout)
+    r = subprocess.run(argv, capture_output=True, cwd=workdir, env=env, timeout=timeout, check=False)
     return Run(r.returncode, r.stdout.decode("utf-8", "replace"), r.stderr.decode("utf-8", "replace"))
 
 
@@ -78,6 +80,7 @@ def assert_one_error_line(r: Run, *texts: str) -> None:
 
 def assert_possible_figures(report: dict) -> None:
     """Every number finite and non-negative, fractions within [0, 1], busy within wall."""
+
     def walk(value, key=""):
         if isinstance(value, dict):
             for k, v in value.items():
@@ -283,7 +286,7 @@ def unprivileged(tmp_path: Path) -> tuple:
     probe.chmod(0)
     prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search", "--inh-caps=-all")
     try:
-        r = subprocess.run([*prefix, sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True, timeout=60)
+        r = subprocess.run([*prefix, sys.executable, "-c", f"open({str(probe)!r})"], capture_output=True, timeout=60, check=False)
     except FileNotFoundError:
         pytest.skip("running as root without setpriv: chmod 000 cannot deny reading here")
     if r.returncode == 0 or b"PermissionError" not in r.stderr:
@@ -398,7 +401,9 @@ def test_json_through_a_symlink_writes_the_target(base, tmp_path):
     assert sorted(p.name for p in target.parent.iterdir()) == ["report.json"]  # no temporary file left
 
 
-@pytest.mark.parametrize("where, problem", [("missing/report.json", "No such file or directory"), ("out", "Is a directory"), ("loop.json", "Too many levels of symbolic links")])
+@pytest.mark.parametrize(
+    "where, problem", [("missing/report.json", "No such file or directory"), ("out", "Is a directory"), ("loop.json", "Too many levels of symbolic links")]
+)
 def test_json_to_an_impossible_place_is_one_line(where, problem, base, tmp_path):
     path = bad_inputs.write(tmp_path / "t.json.gz", base.text)
     (tmp_path / "out").mkdir()
@@ -434,7 +439,7 @@ def test_ctrl_c_says_interrupted(tmp_path):
         sys.argv = ["profkit", "wait-for-ctrl-c"]
         main()
     """)
-    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60)
+    r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=60, check=False)
     assert r.returncode == 130 and r.stderr.strip() == "profkit: interrupted", r.stderr
 
 

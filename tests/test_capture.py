@@ -34,7 +34,7 @@ def read_trace(path: Path) -> dict:
         return json.load(f)
 
 
-def annotations(trace: dict, name_prefix: str) -> list[dict]:
+def annotation_events(trace: dict, name_prefix: str) -> list[dict]:
     return sorted(
         (e for e in trace["traceEvents"] if e.get("cat") == "user_annotation" and e["name"].startswith(name_prefix)),
         key=lambda e: e["ts"],
@@ -53,6 +53,7 @@ def linear_out_rows(shape) -> int:
 
 # ---- one sweep, read back by many tests ------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("traces")
@@ -62,6 +63,7 @@ def sweep(tmp_path_factory):
     return result, manifest
 
 
+@pytest.mark.slow
 def test_sweep_records_every_configuration(sweep):
     result, manifest = sweep
     names = [c["name"] for c in manifest["configs"]]
@@ -75,12 +77,12 @@ def test_sweep_records_every_configuration(sweep):
     assert not list(result.run_dir.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_manifest_run_level_fields(sweep):
     _, m = sweep
     assert m["run_id"] == "ci" and m["host"] and m["created"][:4].isdigit()
     env = m["environment"]
-    for key in ("gpu_name", "gpu_count", "driver_version", "cuda_runtime", "cudnn", "torch", "transformers",
-                "bitsandbytes", "python", "platform", "device"):
+    for key in ("gpu_name", "gpu_count", "driver_version", "cuda_runtime", "cudnn", "torch", "transformers", "bitsandbytes", "python", "platform", "device"):
         assert key in env
     if not torch.cuda.is_available():
         assert env["device"] == "cpu" and env["gpu_name"] is None
@@ -93,6 +95,7 @@ def test_manifest_run_level_fields(sweep):
     assert s["trace_metadata_key"] == TRACE_METADATA_KEY
 
 
+@pytest.mark.slow
 def test_timing_block_is_consistent(sweep):
     _, m = sweep
     for c in m["configs"]:
@@ -113,6 +116,7 @@ def test_timing_block_is_consistent(sweep):
         assert c["t_start_unix_s"] <= w0 < w1 <= c["trace"]["window_unix_s"][0] <= c["t_end_unix_s"]
 
 
+@pytest.mark.slow
 def test_weights_bytes_match_the_architecture(sweep):
     """bf16: every parameter in 2 bytes. int8: the 7 projections of each layer in 1 byte + one fp32
     scale per output row; embeddings, norms and lm_head stay 16-bit (as load_in_8bit leaves them)."""
@@ -124,14 +128,15 @@ def test_weights_bytes_match_the_architecture(sweep):
     assert by_precision["int8"] == linear + 4 * TINY.num_layers * linear_out_rows(TINY) + 2 * rest
 
 
+@pytest.mark.slow
 def test_traces_have_one_step_per_phase(sweep):
     result, m = sweep
     for c in m["configs"]:
         trace = read_trace(result.run_dir / c["trace_file"])
-        steps = annotations(trace, "ProfilerStep#")
+        steps = annotation_events(trace, "ProfilerStep#")
         assert [s["name"] for s in steps] == [f"ProfilerStep#{i}" for i in range(1, PROFILE_STEPS + 2)]
         assert c["trace"]["profiler_steps"] == len(steps) == 1 + PROFILE_STEPS
-        prefill, decode = annotations(trace, "prefill"), annotations(trace, "decode")
+        prefill, decode = annotation_events(trace, "prefill"), annotation_events(trace, "decode")
         assert len(prefill) == 1 and inside(prefill[0], steps[0])
         assert len(decode) == PROFILE_STEPS
         assert all(inside(d, s) for d, s in zip(decode, steps[1:], strict=True))
@@ -139,6 +144,7 @@ def test_traces_have_one_step_per_phase(sweep):
         assert any("Input Dims" in e.get("args", {}) for e in ops)  # record_shapes
 
 
+@pytest.mark.slow
 def test_int8_traces_run_bitsandbytes_in_every_projection(sweep):
     result, m = sweep
     per_step = 7 * TINY.num_layers  # every projection, not lm_head
@@ -148,6 +154,7 @@ def test_int8_traces_run_bitsandbytes_in_every_projection(sweep):
         assert count == (per_step * (1 + PROFILE_STEPS) if c["precision"] == "int8" else 0), c["name"]
 
 
+@pytest.mark.slow
 def test_trace_embeds_its_manifest_and_clock_anchor(sweep):
     result, m = sweep
     for c in m["configs"]:
@@ -161,12 +168,13 @@ def test_trace_embeds_its_manifest_and_clock_anchor(sweep):
         assert trace["traceName"] == c["trace_file"]  # its final name, not the scratch file it was exported to
         assert trace["baseTimeNanoseconds"] == c["trace"]["base_time_ns"]
         # ts (µs) * 1000 + baseTimeNanoseconds is Unix time: the prefill step lies in the recorded window
-        step1 = annotations(trace, "ProfilerStep#1")[0]
+        step1 = annotation_events(trace, "ProfilerStep#1")[0]
         t_unix = (step1["ts"] * 1e3 + trace["baseTimeNanoseconds"]) / 1e9
         w0, w1 = c["trace"]["window_unix_s"]
         assert w0 - 0.05 <= t_unix <= w1 + 0.05
 
 
+@pytest.mark.slow
 def test_nvml_samples_file(sweep):
     result, m = sweep
     lines = (result.run_dir / NVML_SAMPLES_FILE).read_text().splitlines()
@@ -184,6 +192,8 @@ def test_nvml_samples_file(sweep):
 
 # ---- models ----------------------------------------------------------------------------------
 
+
+@pytest.mark.slow
 def test_int8_model_uses_real_linear8bitlt_layers():
     import bitsandbytes as bnb
 
@@ -198,6 +208,7 @@ def test_int8_model_uses_real_linear8bitlt_layers():
     assert type(loaded.model.lm_head) is torch.nn.Linear and loaded.model.lm_head.weight.dtype == torch.float16
 
 
+@pytest.mark.slow
 def test_nf4_model_uses_real_linear4bit_layers():
     import bitsandbytes as bnb
 
@@ -215,6 +226,7 @@ def test_nf4_model_uses_real_linear4bit_layers():
     assert token.shape == (2,) and int(token.max()) < TINY.vocab_size
 
 
+@pytest.mark.slow
 def test_checkpoint_folder_loads_like_users_do(tmp_path):
     """--model PATH: from_pretrained (int8 through BitsAndBytesConfig), tokenizer for --prompt-text,
     and per-layer ranges in the trace."""
@@ -243,32 +255,43 @@ def test_checkpoint_folder_loads_like_users_do(tmp_path):
         assert int8.weights_bytes == load_model("tiny", False, "int8", "cpu", 6.0, 0).weights_bytes
         precisions = ("int8", "bf16")
 
-    cfg = RunConfig(model_path=str(ckpt), precisions=precisions, batch_sizes=(1,), prompt_len=8, new_tokens=3,
-                    profile_steps=2, prompt_text="w1 w2 w3", layer_ranges=True, out_dir=str(tmp_path / "out"), run_id="ck")
+    cfg = RunConfig(
+        model_path=str(ckpt),
+        precisions=precisions,
+        batch_sizes=(1,),
+        prompt_len=8,
+        new_tokens=3,
+        profile_steps=2,
+        prompt_text="w1 w2 w3",
+        layer_ranges=True,
+        out_dir=str(tmp_path / "out"),
+        run_id="ck",
+    )
     result = run_sweep(cfg)
     assert result.manifest["model"]["source"] == "path" and result.manifest["model"]["path"] == str(ckpt)
     for c in result.manifest["configs"]:
         assert c["status"] == "ok", c["error"]
         trace = read_trace(result.run_dir / c["trace_file"])
-        layer0 = annotations(trace, "decoder_layer.0")
+        layer0 = annotation_events(trace, "decoder_layer.0")
         assert len(layer0) == 1 + 2  # one per traced step
-        assert len(annotations(trace, f"decoder_layer.{TINY.num_layers - 1}")) == 3
+        assert len(annotation_events(trace, f"decoder_layer.{TINY.num_layers - 1}")) == 3
 
 
+@pytest.mark.slow
 def test_compiled_mode_runs_on_cpu(tmp_path):
     """Static KV cache + torch.compile (no CUDA graphs on a CPU); same trace shape as eager."""
-    cfg = RunConfig(precisions=("fp16",), batch_sizes=(1,), modes=("compiled",), out_dir=str(tmp_path), run_id="c",
-                    **SMALL)
+    cfg = RunConfig(precisions=("fp16",), batch_sizes=(1,), modes=("compiled",), out_dir=str(tmp_path), run_id="c", **SMALL)
     result = run_sweep(cfg)
     (c,) = result.manifest["configs"]
     assert c["status"] == "ok", c["error"]
     assert c["compile_mode"] == "default" and c["name"].endswith("_compiled")
     assert c["timing"]["warmup_s"] * 1e3 > c["timing"]["tpot_median_ms"]  # the compile stayed in the warm-up
     trace = read_trace(result.run_dir / c["trace_file"])
-    assert len(annotations(trace, "ProfilerStep#")) == 1 + PROFILE_STEPS
-    assert len(annotations(trace, "decode")) == PROFILE_STEPS
+    assert len(annotation_events(trace, "ProfilerStep#")) == 1 + PROFILE_STEPS
+    assert len(annotation_events(trace, "decode")) == PROFILE_STEPS
 
 
+@pytest.mark.slow
 def test_compiled_and_eager_generate_the_same_tokens():
     """Greedy tokens of both modes equal HF generate's (same shapes as the compiled sweep above, so
     inductor's cache makes the second compile cheap)."""
@@ -287,12 +310,13 @@ def test_compiled_and_eager_generate_the_same_tokens():
                 out.append(loop.decode(out[-1]))
         return torch.stack(out, dim=1).tolist()
 
-    reference = loaded.model.generate(ids, max_new_tokens=5, do_sample=False)[:, ids.shape[1]:].tolist()
+    reference = loaded.model.generate(ids, max_new_tokens=5, do_sample=False)[:, ids.shape[1] :].tolist()
     assert tokens("eager") == reference
     assert tokens("compiled") == reference
 
 
 # ---- failures, interrupts, resume ------------------------------------------------------------
+
 
 def _fail_for(monkeypatch, failures: dict):
     """Make _measure raise failures[config name] for the named configurations."""
@@ -308,6 +332,7 @@ def _fail_for(monkeypatch, failures: dict):
     monkeypatch.setattr(sweep_module, "_measure", measure)
 
 
+@pytest.mark.slow
 def test_failed_and_oom_configs_are_recorded_and_resume_reruns_only_them(tmp_path, monkeypatch):
     cfg = RunConfig(precisions=("bf16",), batch_sizes=(1, 2, 3), out_dir=str(tmp_path), run_id="r", **SMALL)
     b1, b2, b3 = (f"tiny_bf16_b{b}_p{PROMPT_LEN}_eager" for b in (1, 2, 3))
@@ -338,6 +363,7 @@ def _kwargs(cfg: RunConfig) -> dict:
     return {f.name: getattr(cfg, f.name) for f in fields(cfg)}
 
 
+@pytest.mark.slow
 def test_resume_refuses_different_measuring_settings_and_extends_the_sweep(tmp_path):
     cfg = RunConfig(precisions=("bf16",), batch_sizes=(1,), out_dir=str(tmp_path), run_id="r", **SMALL)
     run_sweep(cfg)
@@ -350,6 +376,7 @@ def test_resume_refuses_different_measuring_settings_and_extends_the_sweep(tmp_p
     assert [c["status"] for c in more.manifest["configs"]] == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_interrupt_keeps_completed_configs_intact(tmp_path, monkeypatch):
     from profkit.capture.sweep import SweepInterrupted
 
@@ -389,23 +416,27 @@ def test_atomic_writes_leave_old_content_or_nothing(tmp_path, monkeypatch):
 
 # ---- options and the command line ---------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, name, flag", [
-    (dict(precisions=("int4",)), "precisions", "--precisions"),
-    (dict(precisions=()), "precisions", "--precisions"),
-    (dict(batch_sizes=(0,)), "batch_sizes", "--batch-sizes"),
-    (dict(modes=("jit",)), "modes", "--mode"),
-    (dict(new_tokens=1), "new_tokens", "--new-tokens"),
-    (dict(prompt_len=0), "prompt_len", "--prompt-len"),
-    (dict(profile_steps=0), "profile_steps", "--profile-steps"),
-    (dict(int8_threshold=-1.0), "int8_threshold", "--int8-threshold"),
-    (dict(device="tpu"), "device", "--device"),
-    (dict(run_id="../x"), "run_id", "--run-id"),
-    (dict(resume=True), "resume", "--resume"),
-    (dict(model_path="/nonexistent", model_config="tiny"), "model_path", "--model"),
-    (dict(model_path="/nonexistent"), "model_path", "--model"),
-    (dict(prompt_text="hi"), "prompt_text", "--prompt-text"),
-    (dict(layer_ranges=True, modes=("compiled",)), "layer_ranges", "--layer-ranges"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, name, flag",
+    [
+        (dict(precisions=("int4",)), "precisions", "--precisions"),
+        (dict(precisions=()), "precisions", "--precisions"),
+        (dict(batch_sizes=(0,)), "batch_sizes", "--batch-sizes"),
+        (dict(modes=("jit",)), "modes", "--mode"),
+        (dict(new_tokens=1), "new_tokens", "--new-tokens"),
+        (dict(prompt_len=0), "prompt_len", "--prompt-len"),
+        (dict(profile_steps=0), "profile_steps", "--profile-steps"),
+        (dict(int8_threshold=-1.0), "int8_threshold", "--int8-threshold"),
+        (dict(device="tpu"), "device", "--device"),
+        (dict(run_id="../x"), "run_id", "--run-id"),
+        (dict(resume=True), "resume", "--resume"),
+        (dict(model_path="/nonexistent", model_config="tiny"), "model_path", "--model"),
+        (dict(model_path="/nonexistent"), "model_path", "--model"),
+        (dict(prompt_text="hi"), "prompt_text", "--prompt-text"),
+        (dict(layer_ranges=True, modes=("compiled",)), "layer_ranges", "--layer-ranges"),
+    ],
+)
 def test_run_config_errors_name_the_option(kwargs, name, flag):
     """The library names the RunConfig field; the command line names its flag for the same error."""
     from profkit.cli.output import error_text
@@ -421,13 +452,13 @@ def test_random_weights_default_to_the_full_model_on_gpu_only():
     assert RunConfig(model_config="llama-3-8b").model_ref("cpu") == "llama-3-8b"
 
 
-def _cli(monkeypatch, capsys, *args) -> tuple[int, str, str]:
+def _cli(monkeypatch, capsys, *args) -> tuple[int | str | None, str, str]:
     from profkit.cli import main
 
     monkeypatch.setattr(sys, "argv", ["profkit", "run", *args])
+    code: int | str | None = 0
     try:
         main()
-        code = 0
     except SystemExit as exc:
         code = exc.code
     out, err = capsys.readouterr()
@@ -447,9 +478,26 @@ def test_cli_bad_option_exits_2(tmp_path, monkeypatch, capsys):
     assert code == 2 and "--batch-sizes" in err
 
 
+@pytest.mark.slow
 def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
-    code, out, err = _cli(monkeypatch, capsys, "--model-config", "tiny", "--precisions", "fp16", "--batch-sizes", "1",
-                          "--prompt-len", "8", "--new-tokens", "3", "--out", str(tmp_path), "--run-id", "cli")
+    code, out, err = _cli(
+        monkeypatch,
+        capsys,
+        "--model-config",
+        "tiny",
+        "--precisions",
+        "fp16",
+        "--batch-sizes",
+        "1",
+        "--prompt-len",
+        "8",
+        "--new-tokens",
+        "3",
+        "--out",
+        str(tmp_path),
+        "--run-id",
+        "cli",
+    )
     assert code == 0, err
     assert "tiny_fp16_b1_p8_eager" in out and "TPOT" in out
     if not torch.cuda.is_available():
@@ -459,11 +507,15 @@ def test_cli_run_prints_summary(tmp_path, monkeypatch, capsys):
 
 # ---- the capture's traces through profkit analyze (the CLI a user runs next) ------------------
 
+
+@pytest.mark.slow
 def test_profkit_analyze_reads_the_run_directory(sweep):
     import subprocess
 
     result, manifest = sweep
-    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(result.run_dir), "--json", "-"], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-m", "profkit", "analyze", str(result.run_dir), "--json", "-"], capture_output=True, text=True, timeout=300, check=False
+    )
     assert r.returncode == 0, r.stderr
     doc = json.loads(r.stdout)
     by_name = {Path(t["path"]).name: t for t in doc["traces"]}

@@ -6,8 +6,15 @@ from profkit.errors import ProfkitError
 from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, get_gpu, match_gpu, with_measured
 
 REQUIRED_KEYS = (
-    "a100-40gb-sxm", "a100-40gb-pcie", "a100-80gb-sxm", "a100-80gb-pcie",
-    "h100-sxm", "h100-pcie", "h200", "l4", "l40s",
+    "a100-40gb-sxm",
+    "a100-40gb-pcie",
+    "a100-80gb-sxm",
+    "a100-80gb-pcie",
+    "h100-sxm",
+    "h100-pcie",
+    "h200",
+    "l4",
+    "l40s",
 )
 
 
@@ -61,10 +68,30 @@ def test_memory_is_cuda_reported_capacity():
     assert get_gpu("a100-40gb-sxm").memory_bytes == 42_505_273_344
     assert get_gpu("h100-sxm").memory_bytes == 85_017_493_504
     assert get_gpu("h200").memory_bytes == 150_109_880_320
-    nominal = {"l4": 24, "l40s": 48, "h200": 141, "v100-16gb-sxm2": 16, "v100-16gb-pcie": 16, "v100-32gb-sxm2": 32,
-               "v100-32gb-pcie": 32, "t4": 16, "a10": 24, "a10g": 24, "h100-nvl": 94, "h20": 96, "gh200-96gb": 96,
-               "gh200-144gb": 144, "b200": 180, "gb200": 186, "mi210": 64, "mi250x": 64, "mi250": 64, "mi300x": 192,
-               "mi325x": 256, "mi355x": 288}
+    nominal = {
+        "l4": 24,
+        "l40s": 48,
+        "h200": 141,
+        "v100-16gb-sxm2": 16,
+        "v100-16gb-pcie": 16,
+        "v100-32gb-sxm2": 32,
+        "v100-32gb-pcie": 32,
+        "t4": 16,
+        "a10": 24,
+        "a10g": 24,
+        "h100-nvl": 94,
+        "h20": 96,
+        "gh200-96gb": 96,
+        "gh200-144gb": 144,
+        "b200": 180,
+        "gb200": 186,
+        "mi210": 64,
+        "mi250x": 64,
+        "mi250": 64,
+        "mi300x": 192,
+        "mi325x": 256,
+        "mi355x": 288,
+    }
     for spec in GPU_CATALOG.values():
         nominal_gb = nominal.get(spec.key, 40 if "40gb" in spec.key else 80)
         # Usable capacity lies a few percent under the nominal GiB figure, and above the nominal GB one for HBM.
@@ -73,8 +100,18 @@ def test_memory_is_cuda_reported_capacity():
 
 @pytest.mark.parametrize(
     "dtype, expected",
-    [("c10::BFloat16", 312), ("bfloat16", 312), ("torch.bfloat16", 312), ("c10::Half", 312), ("float16", 312),
-     ("half", 312), ("int8", 624), ("float", 19.5), ("float32", 19.5), ("tf32", 156)],
+    [
+        ("c10::BFloat16", 312),
+        ("bfloat16", 312),
+        ("torch.bfloat16", 312),
+        ("c10::Half", 312),
+        ("float16", 312),
+        ("half", 312),
+        ("int8", 624),
+        ("float", 19.5),
+        ("float32", 19.5),
+        ("tf32", 156),
+    ],
 )
 def test_peak_for_torch_names(dtype, expected):
     assert get_gpu("a100-40gb-sxm").peak_for_dtype(dtype) == pytest.approx(expected)
@@ -87,9 +124,17 @@ def test_peak_for_unknown_dtype_raises():
 
 @pytest.mark.parametrize(
     "text, key",
-    [("a100-40gb-sxm", "a100-40gb-sxm"), ("A100 40GB", "a100-40gb-sxm"), ("a100", "a100-40gb-sxm"),
-     ("NVIDIA A100 40GB SXM", "a100-40gb-sxm"), ("H100", "h100-sxm"), ("h100 pcie", "h100-pcie"),
-     ("H200", "h200"), ("nvidia l40s", "l40s"), ("A100 80GB PCIe", "a100-80gb-pcie")],
+    [
+        ("a100-40gb-sxm", "a100-40gb-sxm"),
+        ("A100 40GB", "a100-40gb-sxm"),
+        ("a100", "a100-40gb-sxm"),
+        ("NVIDIA A100 40GB SXM", "a100-40gb-sxm"),
+        ("H100", "h100-sxm"),
+        ("h100 pcie", "h100-pcie"),
+        ("H200", "h200"),
+        ("nvidia l40s", "l40s"),
+        ("A100 80GB PCIe", "a100-80gb-pcie"),
+    ],
 )
 def test_get_gpu_by_key_name_alias(text, key):
     assert get_gpu(text).key == key

@@ -10,13 +10,15 @@ import pytest
 
 from conftest import SAMPLES, sample
 
+pytestmark = pytest.mark.slow  # `profkit analyze` in a subprocess
+
 STEP_KEYS = {"name", "phase", "wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies"}
 PHASE_KEYS = {"wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies", "achieved_bandwidth_gbps", "mbu", "bound"}
 META_KEYS = {"gpu_name", "sm_count", "memory_bytes", "cuda_driver_version", "cuda_runtime_version", "cupti_version", "manifest"}
 
 
 def run_cli(*args):
-    r = subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, timeout=180)
+    r = subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, timeout=180, check=False)
     assert r.returncode == 0, r.stderr
     return r
 
@@ -29,10 +31,10 @@ def int8_json():
 def test_json_schema_has_the_documented_fields(int8_json):
     assert int8_json["schema"] == "profkit.analyze/1"
     t = int8_json["traces"][0]
-    assert META_KEYS <= set(t["metadata"])
-    assert all(STEP_KEYS <= set(s) for s in t["steps"])
+    assert set(t["metadata"]) >= META_KEYS
+    assert all(set(s) >= STEP_KEYS for s in t["steps"])
     for phase in ("prefill", "decode"):
-        assert PHASE_KEYS <= set(t["phases"][phase])
+        assert set(t["phases"][phase]) >= PHASE_KEYS
     assert {"category", "total_ms", "share"} <= set(t["kernel_categories"][0])
     assert sum(c["share"] for c in t["kernel_categories"]) == pytest.approx(1.0)
 
@@ -50,7 +52,14 @@ def test_json_to_file_and_terminal_report(tmp_path):
     out = tmp_path / "report.json"
     r = run_cli("analyze", sample("h200_llama3-8b_bf16_b1"), "--json", out)
     assert json.loads(out.read_text())["traces"][0]["phases"]["decode"]["bound"] == "host"
-    for text in ("Steps", "Phases (steady state, per step)", "host/launch-bound", "Kernel time by category — decode", "Idle time per stream", "GEMM bandwidth — decode"):
+    for text in (
+        "Steps",
+        "Phases (steady state, per step)",
+        "host/launch-bound",
+        "Kernel time by category — decode",
+        "Idle time per stream",
+        "GEMM bandwidth — decode",
+    ):
         assert text in r.stdout
 
 
@@ -66,7 +75,7 @@ def test_directory_gives_one_table_across_traces():
     assert "Across traces" in r.stdout
     for name in ("h200_llama3-8b_int8_b1", "h100_llama3-8b_bf16_b1_static_compiled", "h200_llama3-8b_fp16_b1"):
         assert name in r.stdout
-    across = r.stdout[r.stdout.index("Across traces"):]
+    across = r.stdout[r.stdout.index("Across traces") :]
     # configuration from the trace itself, and profiled decode tokens/s = batch / decode step time
     assert "bf16 b16 p128 eager" in across and "438.1" in across  # 16 / 36.52 ms
     assert "bf16 b1 p128 compiled" in across and "87.2" in across  # 1 / 11.47 ms
@@ -95,5 +104,19 @@ def test_measured_ceilings_from_run_results():
 
 
 def test_ceilings_of_another_gpu_are_refused():
-    r = subprocess.run([sys.executable, "-m", "profkit", "analyze", str(sample("h100_llama3-8b_bf16_b1_static_compiled")), "--ceilings", str(SAMPLES / "h200_run_results.json")], capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "profkit",
+            "analyze",
+            str(sample("h100_llama3-8b_bf16_b1_static_compiled")),
+            "--ceilings",
+            str(SAMPLES / "h200_run_results.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert r.returncode == 2 and "measured on NVIDIA H200" in r.stderr and "Traceback" not in r.stderr

@@ -30,7 +30,6 @@ B16 = SAMPLES / "h200_llama3-8b_bf16_b16.pt.trace.json.gz"
 COMPILED = SAMPLES / "h100_llama3-8b_bf16_b1_static_compiled.pt.trace.json.gz"
 
 
-
 @pytest.fixture(scope="module")
 def loaded():
     from profkit.analyses.compare import load_side
@@ -173,6 +172,7 @@ def test_a_trace_against_itself_has_no_differences(path):
 
 
 # ---- repeats, noise and run folders --------------------------------------------------------------------------
+@pytest.mark.slow
 def test_candidate_with_the_baseline_setup_is_used_as_a_repeat():
     report = compare_paths(BF16, [FP16, REP1])
     kinds = [(c.kind, c.candidate.label) for c in report.comparisons]
@@ -199,17 +199,42 @@ def _run_dir(path: Path, run_id: str, driver: str, configs: list[tuple]) -> Path
         name = f"llama-3-8b_{precision}_b{batch}_p128_eager"
         if trace is not None:
             shutil.copyfile(trace, path / f"{name}.pt.trace.json.gz")  # a link out of the run folder would not be read
-        entries.append({"name": name, "precision": precision, "batch_size": batch, "prompt_len": 128, "new_tokens": 64, "mode": "eager",
-                        "status": status, "error": None if status == "ok" else "CUDA out of memory",
-                        "trace_file": f"{name}.pt.trace.json.gz" if trace is not None else None})
-    manifest = {"run_id": run_id, "created": "2026-11-26T10:00:00+00:00", "host": "box", "model": {"name": "llama-3-8b"}, "settings": {},
-                "environment": {"gpu_name": "NVIDIA H200", "gpu_count": 1, "driver_version": driver, "cuda_runtime": "13.0", "torch": "2.11.0",
-                                "transformers": "5.17.0", "bitsandbytes": "0.50.2", "device": "cuda"},
-                "configs": entries}
+        entries.append(
+            {
+                "name": name,
+                "precision": precision,
+                "batch_size": batch,
+                "prompt_len": 128,
+                "new_tokens": 64,
+                "mode": "eager",
+                "status": status,
+                "error": None if status == "ok" else "CUDA out of memory",
+                "trace_file": f"{name}.pt.trace.json.gz" if trace is not None else None,
+            }
+        )
+    manifest = {
+        "run_id": run_id,
+        "created": "2026-11-26T10:00:00+00:00",
+        "host": "box",
+        "model": {"name": "llama-3-8b"},
+        "settings": {},
+        "environment": {
+            "gpu_name": "NVIDIA H200",
+            "gpu_count": 1,
+            "driver_version": driver,
+            "cuda_runtime": "13.0",
+            "torch": "2.11.0",
+            "transformers": "5.17.0",
+            "bitsandbytes": "0.50.2",
+            "device": "cuda",
+        },
+        "configs": entries,
+    }
     (path / "manifest.json").write_text(json.dumps(manifest))
     return path
 
 
+@pytest.mark.slow
 def test_run_folders_pair_configurations(tmp_path):
     a = _run_dir(tmp_path / "a", "drv580", "580.159.04", [("bf16", 1, BF16, "ok"), ("int8", 1, INT8, "ok")])
     b = _run_dir(tmp_path / "b", "drv590", "590.10", [("bf16", 1, REP1, "ok"), ("int8", 1, None, "oom")])
@@ -241,6 +266,7 @@ def bad_traces(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name, error, message",
     [
@@ -256,9 +282,10 @@ def test_incomparable_traces_raise_a_clear_error(bad_traces, name, error, messag
 
 def _cli(*args):
     env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "candidate, message",
     [
@@ -278,6 +305,7 @@ def test_cli_bad_input_is_one_line_and_exit_2(bad_traces, candidate, message):
 
 
 # ---- front ends ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_json_to_stdout():
     result = _cli("compare", BF16, INT8, "--json", "-")
     assert result.returncode == 0, result.stderr
@@ -298,6 +326,7 @@ def test_cli_json_to_stdout():
     assert "synchronizations" in c["verdict"]
 
 
+@pytest.mark.slow
 def test_cli_markdown_and_terminal(tmp_path):
     md = _cli("compare", BF16, FP16, "--markdown")
     assert md.returncode == 0, md.stderr

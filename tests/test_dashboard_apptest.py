@@ -88,6 +88,7 @@ def chart_names(at: AppTest) -> list[str]:
 
 
 # ---- Runs ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_runs_lists_every_sample_with_versions_and_timings():
     at = open_page()
     assert at.title[0].value == "Runs"
@@ -104,6 +105,7 @@ def test_runs_lists_every_sample_with_versions_and_timings():
     assert "trace" not in table.columns  # the refs stay internal
 
 
+@pytest.mark.slow
 def test_runs_filters_narrow_the_table():
     at = open_page()
     at.multiselect(key="runs.filter.precision").set_value(["bf16"])
@@ -117,6 +119,7 @@ def test_runs_filters_narrow_the_table():
     assert list(at.dataframe[0].value["run"]) == ["h100_llama3-8b_bf16_b1_static_compiled"]
 
 
+@pytest.mark.slow
 def test_runs_selecting_one_opens_it_and_two_compare_them():
     at = open_page()
     runs = list(at.dataframe[0].value["run"])
@@ -138,6 +141,7 @@ def test_runs_selecting_one_opens_it_and_two_compare_them():
     assert set(at.session_state["profkit.compare"]) == {BF16, INT8}
 
 
+@pytest.mark.slow
 def test_runs_the_first_selected_row_is_a_whatever_the_table_order():
     at = open_page()
     runs = list(at.dataframe[0].value["run"])
@@ -154,6 +158,7 @@ def test_runs_the_first_selected_row_is_a_whatever_the_table_order():
     assert at.query_params["a"] == BF16 and at.query_params["b"] == INT8
 
 
+@pytest.mark.slow
 def test_compare_opens_on_a_repeat_and_puts_the_pair_in_the_url():
     at = open_page("compare")
     assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (BF16, BF16_REP)
@@ -161,6 +166,7 @@ def test_compare_opens_on_a_repeat_and_puts_the_pair_in_the_url():
     assert at.query_params["a"] == BF16 and at.query_params["b"] == BF16_REP
 
 
+@pytest.mark.slow
 def test_compare_follows_a_link_to_another_pair():
     at = open_page("compare")
     at.query_params["a"], at.query_params["b"] = INT8, BF16
@@ -169,6 +175,7 @@ def test_compare_follows_a_link_to_another_pair():
     assert (at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value) == (INT8, BF16)
 
 
+@pytest.mark.slow
 def test_compare_keeps_set_up_rows_known_on_one_side_only(tmp_path):
     root = tmp_path / "traces"
     (root / "elsewhere").mkdir(parents=True)
@@ -190,6 +197,7 @@ def test_compare_keeps_set_up_rows_known_on_one_side_only(tmp_path):
     assert "torch" in setup.index and "GPU memory" not in setup.index  # known on both sides and equal: hidden
 
 
+@pytest.mark.slow
 def test_upload_bad_files_get_a_message_and_a_good_one_is_analyzed():
     at = open_page()
     uploader = at.file_uploader(key="runs.upload")
@@ -210,6 +218,7 @@ def test_upload_bad_files_get_a_message_and_a_good_one_is_analyzed():
 
 
 # ---- Run detail --------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_detail_int8_shows_sync_bound_verdict_syncs_per_token_and_charts():
     at = open_page("detail", **{"profkit.selected": INT8})
     body = texts(at)
@@ -217,17 +226,28 @@ def test_detail_int8_shows_sync_bound_verdict_syncs_per_token_and_charts():
     assert "syncs / decode step=257" in body and "D2H copies / step=256" in body and "GPU idle=93%" in body
     assert "precision int8, batch 1, prompt 128, mode eager" in body
     assert "NVIDIA driver 580.159.04" in body
-    assert chart_names(at) == ["step_timeline", "kernel_categories", "idle_split", "gap_histogram", "roofline", "bandwidth_bars", "nvml_timeline", "batch_sweep"]
+    assert chart_names(at) == [
+        "step_timeline",
+        "kernel_categories",
+        "idle_split",
+        "gap_histogram",
+        "roofline",
+        "bandwidth_bars",
+        "nvml_timeline",
+        "batch_sweep",
+    ]
     issuers = table_with(at, "op path -> call")  # who synchronizes
     assert "bitsandbytes::int8_vectorwise_quant" in issuers["op path -> call"].iloc[0]
 
 
+@pytest.mark.slow
 def test_detail_flags_the_bf16_b16_outlier_step():
     at = open_page("detail", **{"profkit.selected": BF16_B16})
     assert any(c.value.startswith("Outlier ProfilerStep#2") for c in at.caption)
     assert "decode — host-bound." in texts(at)
 
 
+@pytest.mark.slow
 def test_detail_compiled_h100_is_memory_bound_without_nvml():
     at = open_page("detail", **{"profkit.selected": COMPILED})
     body = texts(at)
@@ -235,6 +255,7 @@ def test_detail_compiled_h100_is_memory_bound_without_nvml():
     assert "nvml_timeline" not in chart_names(at) and "batch_sweep" not in chart_names(at)
 
 
+@pytest.mark.slow
 def test_detail_phase_switch_reruns_cleanly():
     at = open_page("detail", **{"profkit.selected": INT8})
     at.radio(key="detail.phase").set_value("prefill").run()
@@ -243,6 +264,7 @@ def test_detail_phase_switch_reruns_cleanly():
 
 
 # ---- Compare -----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_compare_bf16_with_int8_shows_setup_diff_steps_and_verdict():
     at = open_page("compare", **{"profkit.compare": (BF16, INT8)})
     verdict = at.info[0].value
@@ -258,6 +280,7 @@ def test_compare_bf16_with_int8_shows_setup_diff_steps_and_verdict():
     assert ops["operation"].str.startswith("linear").any()
 
 
+@pytest.mark.slow
 def test_compare_with_a_repeat_is_within_noise():
     at = open_page("compare", **{"profkit.compare": (BF16, BF16_REP)})
     assert at.info[0].value.startswith("No significant difference")
@@ -270,6 +293,7 @@ def test_compare_with_a_repeat_is_within_noise():
 
 
 # ---- Recommend ---------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_recommend_ranks_changes_and_the_what_if_uses_estimate():
     at = open_page("recommend", **{"profkit.selected": INT8})
     body = texts(at)
@@ -295,6 +319,7 @@ def test_recommend_ranks_changes_and_the_what_if_uses_estimate():
 
 
 # ---- safety ------------------------------------------------------------------------------------------
+@pytest.mark.slow
 @pytest.mark.parametrize("ref", ["../../pyproject.toml", "/etc/passwd", "../samples/../../README.md"])
 def test_paths_from_the_ui_cannot_leave_the_traces_directory(ref):
     at = open_page("detail", **{"profkit.selected": ref})
@@ -302,6 +327,7 @@ def test_paths_from_the_ui_cannot_leave_the_traces_directory(ref):
     assert not at.get("plotly_chart")
 
 
+@pytest.mark.slow
 def test_other_pages_survive_a_bad_selection():
     at = open_page("recommend", **{"profkit.selected": "../../pyproject.toml"})
     assert at.selectbox(key="whatif.precision").value == "bf16"  # no workload to default from
@@ -309,6 +335,7 @@ def test_other_pages_survive_a_bad_selection():
     assert "outside the traces directory" in at.error[0].value
 
 
+@pytest.mark.slow
 def test_deep_link_query_params_are_validated_too():
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["trace"] = "../../pyproject.toml"
@@ -330,6 +357,7 @@ def test_inside_refuses_escapes_and_symlinks_out(tmp_path):
             paths.inside(root, bad)
 
 
+@pytest.mark.slow
 def test_symlinked_traces_outside_the_root_are_not_listed(tmp_path):
     root = tmp_path / "traces"
     root.mkdir()
@@ -343,6 +371,7 @@ def test_symlinked_traces_outside_the_root_are_not_listed(tmp_path):
     assert at.info and "No runs or traces" in at.info[0].value
 
 
+@pytest.mark.slow
 def test_broken_files_in_the_traces_directory_get_a_message(tmp_path):
     root = tmp_path / "traces"
     root.mkdir()
@@ -386,12 +415,14 @@ def test_uploads_are_size_limited_and_gzip_bombs_refused(monkeypatch):
 
 
 # ---- entry points ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_streamlit_run_shim_opens_the_same_app():
     at = AppTest.from_file(str(SHIM), default_timeout=120)
     at.run()
     assert not at.exception and at.title[0].value == "Runs"
 
 
+@pytest.mark.slow
 def test_cli_launches_streamlit_on_the_packaged_app():
     from profkit.cli.dashboard import streamlit_command
 
@@ -400,5 +431,5 @@ def test_cli_launches_streamlit_on_the_packaged_app():
     assert app_path.is_file() and app_path == APP
     assert cmd[-2:] == ["--traces-dir", str(SAMPLES)] and "8765" in cmd
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
-    done = subprocess.run([sys.executable, "-m", "profkit", "dashboard", str(REPO / "no-such-dir")], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-m", "profkit", "dashboard", str(REPO / "no-such-dir")], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "not a directory" in done.stderr

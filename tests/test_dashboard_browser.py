@@ -22,8 +22,14 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "traces" / "samples"
 CHROMIUM = shutil.which("chromium")
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-quic",
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
 ]
 INT8 = "h200_llama3-8b_int8_b1.pt.trace.json.gz"
 FP16 = "h200_llama3-8b_fp16_b1.pt.trace.json.gz"
@@ -50,30 +56,29 @@ def server(tmp_path_factory):
 
     port = _free_port()
     env = dict(os.environ, PROFKIT_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "profkit-dashboard-cache"))
-    log = open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+")
-    proc = subprocess.Popen(streamlit_command(SAMPLES, port=port, headless=True), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while True:
+    with open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+") as log:
+        proc = subprocess.Popen(streamlit_command(SAMPLES, port=port, headless=True), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                proc.kill()
+                pytest.fail(f"streamlit did not start on {url}:\n{log.read()[-3000:]}")
+            time.sleep(0.3)
+        yield url
+        proc.terminate()
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
             proc.kill()
-            pytest.fail(f"streamlit did not start on {url}:\n{log.read()[-3000:]}")
-        time.sleep(0.3)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -155,7 +160,10 @@ def test_runs_page_lists_runs_selects_and_uploads(server, page, tmp_path, shots)
     assert_clean(page)
     screenshot(page, shots, "runs")
 
-    page.set_input_files('[data-testid="stFileUploader"] input[type="file"]', files=[{"name": "broken.json.gz", "mimeType": "application/gzip", "buffer": b"\x1f\x8b\x08\x00nope"}])
+    page.set_input_files(
+        '[data-testid="stFileUploader"] input[type="file"]',
+        files=[{"name": "broken.json.gz", "mimeType": "application/gzip", "buffer": b"\x1f\x8b\x08\x00nope"}],
+    )
     wait_for_text(page, "broken.json.gz: truncated gzip")
     assert_clean(page)
     good = tmp_path / "my-run.pt.trace.json.gz"
@@ -216,8 +224,16 @@ def test_detail_page_renders_verdict_syncs_and_charts(server, page, shots):
     wait_until_idle(page)
     body = page.inner_text('[data-testid="stMain"]')
     assert "syncs / decode step" in body and "257" in body
-    for title in ("Per-step time: wall vs GPU busy", "Kernel categories (decode)", "GPU idle time by cause (decode)", "Idle gaps between GPU activities (decode)",
-                  "Roofline (decode)", "DRAM bandwidth (decode)", "NVML: utilization, SM clock and power", "Batch sweep (un-profiled timings)"):
+    for title in (
+        "Per-step time: wall vs GPU busy",
+        "Kernel categories (decode)",
+        "GPU idle time by cause (decode)",
+        "Idle gaps between GPU activities (decode)",
+        "Roofline (decode)",
+        "DRAM bandwidth (decode)",
+        "NVML: utilization, SM clock and power",
+        "Batch sweep (un-profiled timings)",
+    ):
         wait_for_chart(page, title)
     assert_clean(page)
     screenshot(page, shots, "detail")

@@ -68,11 +68,18 @@ def test_the_repository_config_says_what_profkit_dashboard_passes():
     assert SERVER_OPTIONS["server.maxUploadSize"] == upload_limit_mb() and SERVER_OPTIONS["client.showErrorDetails"] == "none"
 
 
+@pytest.mark.slow
 def test_profkit_dashboard_becomes_the_server_and_sigterm_stops_it(tmp_path):
     port = _free_port()
     env = {**os.environ, "PROFKIT_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen([sys.executable, "-m", "profkit", "dashboard", str(SAMPLES), "--headless", "--port", str(port)],
-                            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "profkit", "dashboard", str(SAMPLES), "--headless", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_healthy(proc, port)
         server = psutil.Process(proc.pid)
@@ -89,11 +96,18 @@ def test_profkit_dashboard_becomes_the_server_and_sigterm_stops_it(tmp_path):
         _stop(proc)
 
 
+@pytest.mark.slow
 def test_streamlit_run_from_the_checkout_binds_loopback_with_the_same_options(tmp_path):
     port = _free_port()
     env = {**os.environ, "PROFKIT_CACHE_DIR": str(tmp_path / "cache"), "PROFKIT_TRACES_DIR": str(SAMPLES)}
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.port", str(port), "--server.headless", "true"],
-                            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         _wait_healthy(proc, port)
         assert _listening_addresses(proc.pid, port) == {"127.0.0.1"}

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import sample
 from profkit.analyses.hta_bridge import hta_idle_breakdown
 from profkit.analyses.idle import gap_histogram, idle_breakdown
 
-from conftest import sample
 
-
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["h200_llama3-8b_bf16_b1", "h100_llama3-8b_bf16_b1_static_compiled"])
 def test_idle_split_matches_hta(trace, name):
     t = trace(name)

@@ -275,17 +275,50 @@ def _run_dir(tmp_path: Path) -> Path:
         if r["batch"] == 1:
             trace_file = name + ".pt.trace.json.gz"
             shutil.copyfile(INT8_B1 if r["precision"] == "int8" else FP16_B1, run / trace_file)  # links out of the folder are not read
-        configs.append({
-            "name": name, "precision": r["precision"], "batch_size": r["batch"], "prompt_len": 128, "new_tokens": 48,
-            "mode": "eager", "status": "ok", "error": None, "trace_file": trace_file, "weights_bytes": None,
-            "timing": {"ttft_ms": r["ttft_s"] * 1e3, "tpot_median_ms": r["tpot_median_s"] * 1e3, "tpot_p90_ms": r["tpot_p90_s"] * 1e3,
-                       "decode_tokens_per_s": r["decode_tok_per_s"], "e2e_tokens_per_s": r["e2e_tok_per_s"],
-                       "peak_gpu_mem_bytes": r["peak_mem"], "peak_rss_bytes": None},
-        })
-    configs.append({"name": "llama-3-8b_fp16_b256_p128_eager", "precision": "fp16", "batch_size": 256, "prompt_len": 128,
-                    "new_tokens": 48, "mode": "eager", "status": "oom", "error": "CUDA out of memory", "trace_file": None, "timing": None})
-    manifest = {"run_id": "run-h200", "environment": {"gpu_name": "NVIDIA H200", "device": "cuda"},
-                "model": {"name": "llama-3-8b", "shape": None}, "settings": {}, "configs": configs}
+        configs.append(
+            {
+                "name": name,
+                "precision": r["precision"],
+                "batch_size": r["batch"],
+                "prompt_len": 128,
+                "new_tokens": 48,
+                "mode": "eager",
+                "status": "ok",
+                "error": None,
+                "trace_file": trace_file,
+                "weights_bytes": None,
+                "timing": {
+                    "ttft_ms": r["ttft_s"] * 1e3,
+                    "tpot_median_ms": r["tpot_median_s"] * 1e3,
+                    "tpot_p90_ms": r["tpot_p90_s"] * 1e3,
+                    "decode_tokens_per_s": r["decode_tok_per_s"],
+                    "e2e_tokens_per_s": r["e2e_tok_per_s"],
+                    "peak_gpu_mem_bytes": r["peak_mem"],
+                    "peak_rss_bytes": None,
+                },
+            }
+        )
+    configs.append(
+        {
+            "name": "llama-3-8b_fp16_b256_p128_eager",
+            "precision": "fp16",
+            "batch_size": 256,
+            "prompt_len": 128,
+            "new_tokens": 48,
+            "mode": "eager",
+            "status": "oom",
+            "error": "CUDA out of memory",
+            "trace_file": None,
+            "timing": None,
+        }
+    )
+    manifest = {
+        "run_id": "run-h200",
+        "environment": {"gpu_name": "NVIDIA H200", "device": "cuda"},
+        "model": {"name": "llama-3-8b", "shape": None},
+        "settings": {},
+        "configs": configs,
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
     return run
 
@@ -327,9 +360,10 @@ def test_measured_config_label():
 # ---- CLI --------------------------------------------------------------------------------------------------
 def _cli(*args):
     env = dict(os.environ)
-    return subprocess.run([sys.executable, "-m", "profkit", "recommend", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env)
+    return subprocess.run([sys.executable, "-m", "profkit", "recommend", *map(str, args)], capture_output=True, text=True, cwd=ROOT, env=env, check=False)
 
 
+@pytest.mark.slow
 def test_cli_json_schema():
     r = _cli(*ALL, "--tpot-slo-ms", "60", "--json", "-")
     assert r.returncode == 0, r.stderr
@@ -346,6 +380,7 @@ def test_cli_json_schema():
     assert [d["rank"] for d in data] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_cli_json_file_terminal_and_markdown(tmp_path):
     out = tmp_path / "recs.json"
     r = _cli(INT8_B1, FP16_B1, "--json", out)
@@ -360,12 +395,16 @@ def test_cli_json_file_terminal_and_markdown(tmp_path):
     assert "Recommendations" in r.stdout and "Load the weights in fp16" in r.stdout
 
 
-@pytest.mark.parametrize("args,message", [
-    (["no/such/run"], "no such file or directory"),
-    ([ROOT / "tests" / "data" / "bad" / "invalid.json"], "invalid JSON"),
-    ([RESULTS, "--target-gpu", "z9000"], "unknown GPU"),
-    ([RESULTS, "--context-len", "0"], "--context-len"),
-])
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["no/such/run"], "no such file or directory"),
+        ([ROOT / "tests" / "data" / "bad" / "invalid.json"], "invalid JSON"),
+        ([RESULTS, "--target-gpu", "z9000"], "unknown GPU"),
+        ([RESULTS, "--context-len", "0"], "--context-len"),
+    ],
+)
 def test_cli_bad_input_exits_2_with_one_line(args, message):
     r = _cli(*args)
     assert r.returncode == 2

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,7 +19,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "traces" / "samples"
 
 
-
 def _manifest(run_id, created, gpu, driver, torch, configs):
     return {
         "run_id": run_id,
@@ -26,12 +26,28 @@ def _manifest(run_id, created, gpu, driver, torch, configs):
         "host": "box",
         "model": {"name": "llama-3-8b"},
         "settings": {},
-        "environment": {"gpu_name": gpu, "gpu_count": 1, "driver_version": driver, "cuda_runtime": "12.4", "torch": torch,
-                        "transformers": "4.46.0", "bitsandbytes": "0.45.0", "device": "cuda"},
+        "environment": {
+            "gpu_name": gpu,
+            "gpu_count": 1,
+            "driver_version": driver,
+            "cuda_runtime": "12.4",
+            "torch": torch,
+            "transformers": "4.46.0",
+            "bitsandbytes": "0.45.0",
+            "device": "cuda",
+        },
         "configs": [
-            {"name": f"llama-3-8b_{p}_b{b}_p128_eager", "precision": p, "batch_size": b, "prompt_len": 128, "mode": "eager",
-             "status": s, "error": None, "trace_file": f"llama-3-8b_{p}_b{b}_p128_eager.pt.trace.json.gz",
-             "timing": {"tpot_median_ms": 30.0, "ttft_ms": 40.0, "decode_tokens_per_s": 33.3}}
+            {
+                "name": f"llama-3-8b_{p}_b{b}_p128_eager",
+                "precision": p,
+                "batch_size": b,
+                "prompt_len": 128,
+                "mode": "eager",
+                "status": s,
+                "error": None,
+                "trace_file": f"llama-3-8b_{p}_b{b}_p128_eager.pt.trace.json.gz",
+                "timing": {"tpot_median_ms": 30.0, "ttft_ms": 40.0, "decode_tokens_per_s": 33.3},
+            }
             for p, b, s in configs
         ],
     }
@@ -41,10 +57,15 @@ def _manifest(run_id, created, gpu, driver, torch, configs):
 def traces_dir(tmp_path):
     """Two run folders (A100 driver 550, H100 driver 560), a broken one, and a loose trace with an embedded manifest."""
     runs = {
-        "run-a100": _manifest("run-a100", "2026-01-10T09:00:00+00:00", "NVIDIA A100-SXM4-40GB", "550.54.15", "2.4.1",
-                              [("bf16", 1, "ok"), ("bf16", 16, "ok"), ("int8", 1, "failed")]),
-        "run-h100": _manifest("run-h100", "2026-02-10T09:00:00+00:00", "NVIDIA H100 80GB HBM3", "560.35.03", "2.5.0",
-                              [("bf16", 1, "ok"), ("fp16", 1, "ok")]),
+        "run-a100": _manifest(
+            "run-a100",
+            "2026-01-10T09:00:00+00:00",
+            "NVIDIA A100-SXM4-40GB",
+            "550.54.15",
+            "2.4.1",
+            [("bf16", 1, "ok"), ("bf16", 16, "ok"), ("int8", 1, "failed")],
+        ),
+        "run-h100": _manifest("run-h100", "2026-02-10T09:00:00+00:00", "NVIDIA H100 80GB HBM3", "560.35.03", "2.5.0", [("bf16", 1, "ok"), ("fp16", 1, "ok")]),
     }
     for name, manifest in runs.items():
         d = tmp_path / name
@@ -57,8 +78,12 @@ def traces_dir(tmp_path):
     (broken / "manifest.json").write_text("{ truncated")
     embedded = _manifest("loose-run", "2026-03-01T09:00:00+00:00", "NVIDIA L4", "570.1", "2.6.0", [("nf4", 4, "ok")])
     entry = {**{k: v for k, v in embedded.items() if k != "configs"}, "config": embedded["configs"][0]}
-    header = {"schemaVersion": 1, "deviceProperties": [{"name": "NVIDIA L4", "totalGlobalMem": 23580639232, "numSms": 58}],
-              "profkit_manifest": json.dumps(entry), "cuda_runtime_version": 12040}
+    header = {
+        "schemaVersion": 1,
+        "deviceProperties": [{"name": "NVIDIA L4", "totalGlobalMem": 23580639232, "numSms": 58}],
+        "profkit_manifest": json.dumps(entry),
+        "cuda_runtime_version": 12040,
+    }
     text = json.dumps(header)[:-1] + ', "traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1.0, "dur": 2.0}]}'
     (tmp_path / "loose.pt.trace.json.gz").write_bytes(gzip.compress(text.encode()))
     (tmp_path / "results.json").write_text(json.dumps({"not": "a trace"}))
@@ -72,14 +97,26 @@ def discover_runs(root, inspect_traces=True):
 def test_discover_reads_manifests_and_headers_only(traces_dir):
     runs = discover_runs(traces_dir)
     assert [r.run_id for r in runs] == ["loose-run", "run-h100", "run-a100", "broken"]  # newest first; undated last
-    loose, h100, a100, broken = runs
+    loose, _h100, a100, broken = runs
     assert (a100.kind, a100.source, a100.gpu_name, a100.driver_version, a100.cuda_runtime, a100.torch) == (
-        "run", "manifest.json", "NVIDIA A100-SXM4-40GB", "550.54.15", "12.4", "2.4.1")
+        "run",
+        "manifest.json",
+        "NVIDIA A100-SXM4-40GB",
+        "550.54.15",
+        "12.4",
+        "2.4.1",
+    )
     assert a100.precisions == ["bf16", "int8"] and a100.batch_sizes == [1, 16]
     assert [c.status for c in a100.configs] == ["ok", "ok", "failed"]
     assert a100.configs[0].tpot_median_ms == 30.0
     assert (loose.kind, loose.source, loose.gpu_name, loose.torch, loose.precisions, loose.batch_sizes) == (
-        "trace", "embedded manifest", "NVIDIA L4", "2.6.0", ["nf4"], [4])
+        "trace",
+        "embedded manifest",
+        "NVIDIA L4",
+        "2.6.0",
+        ["nf4"],
+        [4],
+    )
     assert broken.state == "unreadable" and "not valid JSON" in broken.warnings[0] and "manifest.json" in broken.warnings[0]
 
 
@@ -100,8 +137,12 @@ def test_filters(traces_dir):
 def test_samples_are_listed_with_what_their_events_show():
     runs = {r.run_id: r for r in discover_runs(SAMPLES)}
     assert set(runs) == {
-        "h200_llama3-8b_bf16_b1", "h200_llama3-8b_bf16_b1_rep1", "h200_llama3-8b_bf16_b16", "h200_llama3-8b_fp16_b1",
-        "h200_llama3-8b_int8_b1", "h100_llama3-8b_bf16_b1_static_compiled",
+        "h200_llama3-8b_bf16_b1",
+        "h200_llama3-8b_bf16_b1_rep1",
+        "h200_llama3-8b_bf16_b16",
+        "h200_llama3-8b_fp16_b1",
+        "h200_llama3-8b_int8_b1",
+        "h100_llama3-8b_bf16_b1_static_compiled",
     }  # the *_results.json files are not traces
     int8 = runs["h200_llama3-8b_int8_b1"]
     assert (int8.gpu_name, int8.cuda_runtime, int8.precisions, int8.batch_sizes, int8.modes) == ("NVIDIA H200", "13.0", ["int8"], [1], ["eager"])
@@ -131,6 +172,7 @@ def test_samples_take_versions_and_speeds_from_the_results_file_of_their_gpu():
     assert [r.run_id for r in filter_runs(list(runs.values()), RunFilter(driver="580"))] == list(runs)
 
 
+@pytest.mark.slow
 def test_amd_traces_show_hip_versions_and_ranks_come_from_distributed_info(tmp_path):
     import shutil
 
@@ -147,12 +189,17 @@ def test_amd_traces_show_hip_versions_and_ranks_come_from_distributed_info(tmp_p
 
 
 def _rank_trace(path: Path, rank: int, world: int, gpu: str = "NVIDIA H100 80GB HBM3") -> None:
-    header = {"schemaVersion": 1, "deviceProperties": [{"name": gpu, "totalGlobalMem": 85017493504}],
-              "distributedInfo": {"backend": "nccl", "rank": rank, "world_size": world}, "baseTimeNanoseconds": 1767189312000000000}
+    header = {
+        "schemaVersion": 1,
+        "deviceProperties": [{"name": gpu, "totalGlobalMem": 85017493504}],
+        "distributedInfo": {"backend": "nccl", "rank": rank, "world_size": world},
+        "baseTimeNanoseconds": 1767189312000000000,
+    }
     text = json.dumps(header)[:-1] + ', "traceEvents": [{"ph": "X", "cat": "cpu_op", "name": "aten::mm", "ts": 1.0, "dur": 2.0}]}'
     path.write_bytes(gzip.compress(text.encode()))
 
 
+@pytest.mark.slow
 def test_per_rank_traces_of_one_job_are_listed_per_rank(tmp_path):
     job = tmp_path / "job"
     job.mkdir()
@@ -175,17 +222,35 @@ def _partial_run(root: Path, configs_done: int) -> Path:
     run = root / "sweep"
     run.mkdir()
     settings = {"precisions": ["int8", "bf16"], "batch_sizes": [1, 4], "modes": ["eager"]}
-    done = [{"name": f"tiny_int8_b{b}_p16_eager", "precision": "int8", "batch_size": b, "prompt_len": 16, "mode": "eager", "status": "ok",
-             "error": None, "trace_file": f"tiny_int8_b{b}_p16_eager.pt.trace.json.gz", "timing": {"tpot_median_ms": 5.0, "decode_tokens_per_s": 200.0}}
-            for b in (1, 4)][:configs_done]
-    manifest = {"run_id": "sweep", "created": "2026-11-29T10:00:00+00:00", "environment": {"device": "cpu", "gpu_name": None},
-                "model": {"name": "tiny"}, "settings": settings, "configs": done}
+    done: list[dict[str, Any]] = [
+        {
+            "name": f"tiny_int8_b{b}_p16_eager",
+            "precision": "int8",
+            "batch_size": b,
+            "prompt_len": 16,
+            "mode": "eager",
+            "status": "ok",
+            "error": None,
+            "trace_file": f"tiny_int8_b{b}_p16_eager.pt.trace.json.gz",
+            "timing": {"tpot_median_ms": 5.0, "decode_tokens_per_s": 200.0},
+        }
+        for b in (1, 4)
+    ][:configs_done]
+    manifest = {
+        "run_id": "sweep",
+        "created": "2026-11-29T10:00:00+00:00",
+        "environment": {"device": "cpu", "gpu_name": None},
+        "model": {"name": "tiny"},
+        "settings": settings,
+        "configs": done,
+    }
     (run / "manifest.json").write_text(json.dumps(manifest))
     for entry in done:
         (run / entry["trace_file"]).write_bytes(b"listing does not parse it")
     return run
 
 
+@pytest.mark.slow
 def test_partial_runs_are_listed_with_their_state(tmp_path):
     run = _partial_run(tmp_path, 1)
     # The configuration being measured: its trace is written, the manifest not updated yet.
@@ -194,12 +259,12 @@ def test_partial_runs_are_listed_with_their_state(tmp_path):
     (run / "tiny_int8_b4_p16_eager.pt.trace.json.gz").write_bytes(gzip.compress(text.encode()))
     (listed,) = discover_runs(tmp_path)
     assert listed.state == "partial" and "1 of 4 configurations recorded" in listed.state_note and "--resume" in listed.state_note
-    assert [(c.name, c.status, c.batch_size) for c in listed.configs] == [
-        ("tiny_int8_b1_p16_eager", "ok", 1), ("tiny_int8_b4_p16_eager", "unrecorded", 4)]
+    assert [(c.name, c.status, c.batch_size) for c in listed.configs] == [("tiny_int8_b1_p16_eager", "ok", 1), ("tiny_int8_b4_p16_eager", "unrecorded", 4)]
     result = _cli("runs", tmp_path)
     assert result.returncode == 0 and "partial" in result.stdout and "traceEvents" not in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_a_run_with_no_finished_configuration_yet_is_listed(tmp_path):
     _partial_run(tmp_path, 0)
     (listed,) = discover_runs(tmp_path)
@@ -222,10 +287,18 @@ def test_missing_folder_is_an_error(tmp_path):
 
 
 def _cli(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "profkit", *map(str, args)], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "profkit", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
 
 
+@pytest.mark.slow
 def test_cli_json_and_filters(traces_dir):
     result = _cli("runs", traces_dir, "--gpu", "a100", "--precision", "bf16", "--json", "-")
     assert result.returncode == 0, result.stderr
@@ -238,12 +311,14 @@ def test_cli_json_and_filters(traces_dir):
     assert table.returncode == 0 and "run-h100" in table.stdout and "run-a100" not in table.stdout
 
 
+@pytest.mark.slow
 def test_cli_missing_folder_exit_2(tmp_path):
     result = _cli("runs", tmp_path / "nope")
     assert result.returncode == 2
     assert result.stderr.startswith("profkit: error: ") and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_symlinks_out_of_the_folder_are_never_followed_and_said_once(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -256,6 +331,8 @@ def test_symlinks_out_of_the_folder_are_never_followed_and_said_once(tmp_path):
     listing = list_runs(root, inspect_traces=False)
     assert listing.runs == []
     assert sorted((s.path.name, s.reason.split(";")[0]) for s in listing.skipped) == [
-        ("link.pt.trace.json", "symlink to a file outside the traces folder"), ("linkdir", "symlink to a folder outside the traces folder")]
+        ("link.pt.trace.json", "symlink to a file outside the traces folder"),
+        ("linkdir", "symlink to a folder outside the traces folder"),
+    ]
     result = _cli("runs", root)
     assert result.returncode == 0 and result.stdout.count("link.pt.trace.json") == 1 and result.stdout.count("linkdir") == 1

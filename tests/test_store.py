@@ -95,19 +95,54 @@ def _capture_manifest() -> dict:
     from profkit.capture.config import ConfigSpec
     from profkit.capture.manifest import config_entry, new_manifest
 
-    env = {"device": "cuda", "gpu_name": "NVIDIA H100 80GB HBM3", "gpu_count": 1, "driver_version": "580.159.04", "cuda_runtime": "13.0",
-           "cudnn": 91002, "torch": "2.11.0", "transformers": "5.17.0", "bitsandbytes": "0.50.2", "torchao": "0.14.0", "python": "3.12.3",
-           "platform": "Linux", "cpu_count": 16, "torch_threads": 16, "gpu_total_mem_bytes": 85017493504, "gpu_sm_count": 132,
-           "gpu_compute_capability": "9.0", "numa_nodes": 2}
-    manifest = new_manifest("r1", "box", env, {"name": "llama-3-8b", "shape": None, "source": "random", "path": None},
-                            {"precisions": ["int8"], "batch_sizes": [1, 4], "modes": ["eager"]}, {"file": "nvml_samples.csv", "available": True,
-                                                                                                 "interval_s": 0.05, "columns": ["t_unix_s"], "note": ""})
+    env = {
+        "device": "cuda",
+        "gpu_name": "NVIDIA H100 80GB HBM3",
+        "gpu_count": 1,
+        "driver_version": "580.159.04",
+        "cuda_runtime": "13.0",
+        "cudnn": 91002,
+        "torch": "2.11.0",
+        "transformers": "5.17.0",
+        "bitsandbytes": "0.50.2",
+        "torchao": "0.14.0",
+        "python": "3.12.3",
+        "platform": "Linux",
+        "cpu_count": 16,
+        "torch_threads": 16,
+        "gpu_total_mem_bytes": 85017493504,
+        "gpu_sm_count": 132,
+        "gpu_compute_capability": "9.0",
+        "numa_nodes": 2,
+    }
+    manifest = new_manifest(
+        "r1",
+        "box",
+        env,
+        {"name": "llama-3-8b", "shape": None, "source": "random", "path": None},
+        {"precisions": ["int8"], "batch_sizes": [1, 4], "modes": ["eager"]},
+        {"file": "nvml_samples.csv", "available": True, "interval_s": 0.05, "columns": ["t_unix_s"], "note": ""},
+    )
     entry = config_entry(ConfigSpec("llama-3-8b", "int8", 1, 128, "eager", 64))
-    entry.update(trace_file="x.pt.trace.json.gz", weights_bytes=9081200640, t_start_unix_s=1.0, t_end_unix_s=2.0,
-                 timing={"ttft_ms": 41.0, "tpot_median_ms": 26.0, "tpot_p90_ms": 30.5, "decode_tokens_per_s": 37.4, "e2e_tokens_per_s": 36.9,
-                         "peak_gpu_mem_bytes": 16146507776, "peak_rss_bytes": None, "warmup_s": 0.5, "decode_step_ms": [26.0, 25.9],
-                         "window_unix_s": [1.0, 1.5]},
-                 quantization={"scheme": "llm.int8", "library": "bitsandbytes", "threshold": 6.0})
+    entry.update(
+        trace_file="x.pt.trace.json.gz",
+        weights_bytes=9081200640,
+        t_start_unix_s=1.0,
+        t_end_unix_s=2.0,
+        timing={
+            "ttft_ms": 41.0,
+            "tpot_median_ms": 26.0,
+            "tpot_p90_ms": 30.5,
+            "decode_tokens_per_s": 37.4,
+            "e2e_tokens_per_s": 36.9,
+            "peak_gpu_mem_bytes": 16146507776,
+            "peak_rss_bytes": None,
+            "warmup_s": 0.5,
+            "decode_step_ms": [26.0, 25.9],
+            "window_unix_s": [1.0, 1.5],
+        },
+        quantization={"scheme": "llm.int8", "library": "bitsandbytes", "threshold": 6.0},
+    )
     manifest["configs"].append(entry)
     return manifest
 
@@ -124,7 +159,7 @@ def test_manifest_writer_and_reader_carry_every_key_capture_writes(tmp_path):
     assert (c.precision, c.batch_size, c.timing.tpot_median_ms, c.timing.decode_step_ms) == ("int8", 1, 26.0, [26.0, 25.9])
     assert c.quantization == {"scheme": "llm.int8", "library": "bitsandbytes", "threshold": 6.0}
     assert m.planned() == 2
-    assert m.to_dict() == {k: v for k, v in data.items()}
+    assert m.to_dict() == dict(data)
 
 
 def test_manifest_writer_refuses_a_value_of_the_wrong_type(tmp_path):
@@ -188,7 +223,7 @@ def test_collect_names_errors_for_named_paths_and_skips_bad_files_in_folders(tmp
     folder = tmp_path / "folder"
     folder.mkdir()
     shutil.copyfile(INT8, folder / INT8.name)
-    (folder / "cut.pt.trace.json.gz").write_bytes(gzip.compress(b'{"traceEvents": [') [:20])
+    (folder / "cut.pt.trace.json.gz").write_bytes(gzip.compress(b'{"traceEvents": [')[:20])
     (folder / "stray_results.json").write_text("{ not json")
     got = collect([folder])
     assert [Path(r.path).name for r in got.runs] == [INT8.name]

@@ -13,6 +13,8 @@ from profkit.capture.config import MANIFEST_FILE, NVML_SAMPLES_FILE, RunConfig
 from profkit.capture.nvml import SAMPLE_COLUMNS
 from profkit.capture.sweep import run_sweep
 
+pytestmark = pytest.mark.slow  # sweeps of the tiny model under the profiler
+
 SMALL = dict(model_config="tiny", prompt_len=8, new_tokens=3, profile_steps=2)
 
 
@@ -55,8 +57,8 @@ def test_resume_keeps_the_earlier_nvml_samples(tmp_path):
 
 
 def test_a_folder_without_a_finished_trace_is_a_run_folder(tmp_path, monkeypatch):
-    from profkit.store import list_runs
     from profkit.capture.sweep import SweepInterrupted
+    from profkit.store import list_runs
 
     b1, b2 = names(1, 2)
     interrupt_at(monkeypatch, b1)
@@ -77,10 +79,30 @@ def test_a_folder_without_a_finished_trace_is_a_run_folder(tmp_path, monkeypatch
 def test_ctrl_c_says_what_was_kept_and_exits_130(tmp_path, monkeypatch, capsys):
     from profkit.cli import main
 
-    b1, b2, b3 = names(1, 2, 3)
+    b1, b2, _b3 = names(1, 2, 3)
     interrupt_at(monkeypatch, b2)
-    monkeypatch.setattr(sys, "argv", ["profkit", "run", "--model-config", "tiny", "--precisions", "bf16", "--batch-sizes", "1,2,3",
-                                      "--prompt-len", "8", "--new-tokens", "3", "--out", str(tmp_path), "--run-id", "c"])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "profkit",
+            "run",
+            "--model-config",
+            "tiny",
+            "--precisions",
+            "bf16",
+            "--batch-sizes",
+            "1,2,3",
+            "--prompt-len",
+            "8",
+            "--new-tokens",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--run-id",
+            "c",
+        ],
+    )
     with pytest.raises(SystemExit) as exit_:
         main()
     assert exit_.value.code == 130

@@ -57,20 +57,28 @@ def decode_steps(trace: dict) -> list[dict]:
 
 
 def ops_in(trace: dict, steps: list[dict], name: str) -> list[dict]:
-    return [e for e in trace["traceEvents"] if e.get("cat") == "cpu_op" and e["name"] == name
-            and any(s["ts"] <= e["ts"] <= s["ts"] + s["dur"] for s in steps)]
+    return [e for e in trace["traceEvents"] if e.get("cat") == "cpu_op" and e["name"] == name and any(s["ts"] <= e["ts"] <= s["ts"] + s["dur"] for s in steps)]
 
 
 def profkit(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "profkit", *args], capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", "profkit", *args], capture_output=True, text=True, timeout=600, check=False)
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One sweep (int8wo eager and compiled, batch 1), analysed and recommended on once."""
     out = tmp_path_factory.mktemp("traces")
-    cfg = RunConfig(model_config="tiny", precisions=("int8wo",), modes=("eager", "compiled"), batch_sizes=(1,),
-                    prompt_len=PROMPT_LEN, new_tokens=NEW_TOKENS, profile_steps=PROFILE_STEPS, out_dir=str(out), run_id="ao")
+    cfg = RunConfig(
+        model_config="tiny",
+        precisions=("int8wo",),
+        modes=("eager", "compiled"),
+        batch_sizes=(1,),
+        prompt_len=PROMPT_LEN,
+        new_tokens=NEW_TOKENS,
+        profile_steps=PROFILE_STEPS,
+        out_dir=str(out),
+        run_id="ao",
+    )
     result = run_sweep(cfg)
     manifest = json.loads((result.run_dir / MANIFEST_FILE).read_text())
     analyzed = profkit("analyze", str(result.run_dir), "--json", "-")
@@ -170,6 +178,7 @@ def test_recommend_runs_on_the_run_folder(run):
 
 # ---- refusals ---------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("precision", ["int4wo", "fp8"])
 def test_gpu_only_precisions_are_refused_on_the_cpu_in_one_line(precision, tmp_path):
     cfg = RunConfig(model_config="tiny", precisions=("bf16", precision), batch_sizes=(1,), new_tokens=3, out_dir=str(tmp_path), run_id="x")
@@ -200,6 +209,7 @@ def test_missing_torchao_is_one_clear_error(monkeypatch):
 
 # ---- examples/gpu_check.py: what a CPU can check ----------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def gpu_check():
     spec = importlib.util.spec_from_file_location("gpu_check_example", REPO / "examples" / "gpu_check.py")
@@ -216,8 +226,11 @@ def test_gpu_check_plan_fits_its_budget(gpu_check):
     args = gpu_check.parse_args(["--out", "x", "--run-id", "g"])
     planned = gpu_check.run_commands(args)
     assert [(s.precisions, s.modes, s.batch_sizes) for s, _, _ in planned] == [
-        (("int8", "fp16", "bf16"), ("eager",), (1, 16)), (("bf16",), ("compiled",), (1, 16)),
-        (("int8wo",), ("compiled",), (1, 16)), (("fp8",), ("compiled",), (1, 16))]
+        (("int8", "fp16", "bf16"), ("eager",), (1, 16)),
+        (("bf16",), ("compiled",), (1, 16)),
+        (("int8wo",), ("compiled",), (1, 16)),
+        (("fp8",), ("compiled",), (1, 16)),
+    ]
     assert sum(t for _, _, t in planned) <= args.budget_s == 600
     for i, (_, cmd, _) in enumerate(planned):
         assert cmd[cmd.index("--run-id") + 1] == "g" and ("--resume" in cmd) == (i > 0)
@@ -243,4 +256,4 @@ def test_gpu_check_summary_on_a_cpu_run(gpu_check, run):
         assert r["decode_tokens_per_s"] == c["timing"]["decode_tokens_per_s"] and r["tpot_ms"] == c["timing"]["tpot_median_ms"]
         assert r["bytes_per_step"] > 0 and r["mbu_wall"] is None and r["mbu_note"].startswith("unknown: no GPU bandwidth")
     text = gpu_check.format_summary(rows)
-    assert text.splitlines()[0].split() [:4] == ["config", "status", "decode", "tok/s"] and by_mode["compiled"]["name"] in text
+    assert text.splitlines()[0].split()[:4] == ["config", "status", "decode", "tok/s"] and by_mode["compiled"]["name"] in text

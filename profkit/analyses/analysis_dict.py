@@ -9,7 +9,27 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from profkit.analyses.summary import PhaseReport, TraceAnalysis
 
-STEP_FIELDS = ("name", "phase", "start_ms", "wall_ms", "gpu_busy_ms", "idle_fraction", "kernels", "sync_calls", "d2h_copies", "memcpys", "graph_launches", "launch_calls", "launch_api_ms", "sync_wait_ms", "outlier", "outlier_reason", "batch_size", "tokens", "context_tokens")
+STEP_FIELDS = (
+    "name",
+    "phase",
+    "start_ms",
+    "wall_ms",
+    "gpu_busy_ms",
+    "idle_fraction",
+    "kernels",
+    "sync_calls",
+    "d2h_copies",
+    "memcpys",
+    "graph_launches",
+    "launch_calls",
+    "launch_api_ms",
+    "sync_wait_ms",
+    "outlier",
+    "outlier_reason",
+    "batch_size",
+    "tokens",
+    "context_tokens",
+)
 
 
 def analysis_dict(a: TraceAnalysis) -> dict:
@@ -106,4 +126,3 @@ def category_records(a: TraceAnalysis, phase: str | None = None) -> list[dict]:
     """One record per kernel category: over every step (`phase` None) or over one phase's steady steps."""
     breakdown = a.kernel_categories if phase is None else a.phases[phase].kernels
     return [{"phase": phase or "all", **asdict(c)} for c in breakdown.categories]
-

@@ -36,6 +36,7 @@ import numpy as np
 
 from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM_CATEGORIES, KV_CACHE, categorize
 from profkit.analyses.steps import Step
+from profkit.errors import ProfkitError
 from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, dtype_key
 from profkit.trace.model import Trace
 
@@ -213,7 +214,7 @@ def op_gemm_dtype(types: list) -> str | None:
         if t in DTYPE_BYTES and t not in ("long int", "bool", "int"):
             try:
                 return dtype_key(t.replace("c10::", "").lower() if t.startswith("c10::") else t)
-            except Exception:
+            except ProfkitError:  # a dtype the catalog does not know: no GEMM dtype
                 return None
     return None
 
@@ -230,7 +231,9 @@ def weight_bytes_per_step(trace: Trace, steps: list[Step], rows: np.ndarray) -> 
     return total / max(len(steps), 1)
 
 
-def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarray, gpu: GpuSpec | None, fallback_weight_bytes: tuple[float, str] | None = None) -> PhaseBandwidth:
+def phase_bandwidth(
+    trace: Trace, phase: str, steps: list[Step], rows: np.ndarray, gpu: GpuSpec | None, fallback_weight_bytes: tuple[float, str] | None = None
+) -> PhaseBandwidth:
     """Bandwidth and FLOP figures over the steady `steps` of a phase; `rows` are their GPU activities.
 
     `fallback_weight_bytes` = (bytes, where from): used when this phase's GEMMs carry no shapes
@@ -242,7 +245,7 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
     unmodelled = [c for c in calls.values() if c["cat"] in _GEMM_IDXS and not _modelled(c)]
     attn_calls = {r: c for r, c in calls.items() if c["cat"] == _ATTENTION_IDX}
     unshaped = sum(c["n"] for c in gemm_calls.values() if not c["dims"])
-    kv = _kv_reads(trace, steps, calls, attn_calls)
+    kv = _kv_reads(steps, calls, attn_calls)
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps
     attn_bytes = sum(c["bytes"] for c in attn_calls.values()) / n_steps + (kv.bytes_per_step or 0.0)
     total_bytes = gemm_bytes + attn_bytes
@@ -261,7 +264,9 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step], rows: np.ndarra
         partial.append(opless)
     if unmodelled:
         ops = sorted({c["op"] for c in unmodelled})
-        partial.append(f"GEMMs launched by {', '.join(ops[:3])}{' ...' if len(ops) > 3 else ''} not modelled (their weights are not among the op's recorded inputs)")
+        partial.append(
+            f"GEMMs launched by {', '.join(ops[:3])}{' ...' if len(ops) > 3 else ''} not modelled (their weights are not among the op's recorded inputs)"
+        )
     if kv.unknown:
         partial.append(kv.source)
     if total_bytes == 0 and fallback_weight_bytes and fallback_weight_bytes[0]:
@@ -311,7 +316,10 @@ def _opless_kernels(trace: Trace, rows: np.ndarray, n_steps: int) -> str:
     if not gemm and not attn:
         return ""
     parts = [f"{gemm / n_steps:.0f} GEMM" if gemm else "", f"{attn / n_steps:.0f} attention" if attn else ""]
-    return f"{' and '.join(p for p in parts if p)} kernels per step have no launching op (CUDA/HIP graph replays, or no CPU ops recorded): their bytes are not modelled"
+    return (
+        f"{' and '.join(p for p in parts if p)} kernels per step have no launching op (CUDA/HIP graph replays, or no CPU ops recorded): "
+        "their bytes are not modelled"
+    )
 
 
 def _withhold_impossible(bw: PhaseBandwidth, gpu: GpuSpec | None) -> None:
@@ -320,6 +328,7 @@ def _withhold_impossible(bw: PhaseBandwidth, gpu: GpuSpec | None) -> None:
     name = gpu.name if gpu else "any catalog GPU"
     limit = gpu.bandwidth_gbps if gpu else MAX_BANDWIDTH_GBPS
     if bw.achieved_bandwidth_gbps and bw.achieved_bandwidth_gbps > limit:
+        assert bw.bytes_per_step is not None, "a bandwidth is measured from modelled bytes"
         bw.violations.append(
             f"{bw.phase}: modelled {bw.bytes_per_step / 1e9:,.2f} GB per step in {bw.bytes_per_step / bw.achieved_bandwidth_gbps / 1e6:.2f} ms of GPU time "
             f"would be {bw.achieved_bandwidth_gbps:,.0f} GB/s, {bw.achieved_bandwidth_gbps / limit:.1f}x the {limit:,.0f} GB/s of {name}: "
@@ -344,7 +353,7 @@ class _KvReads:
     unknown: bool
 
 
-def _kv_reads(trace: Trace, steps: list[Step], calls: dict, attn_calls: dict) -> _KvReads:
+def _kv_reads(steps: list[Step], calls: dict, attn_calls: dict) -> _KvReads:
     """KV-cache bytes the packed-layout attention calls read per step: annotated context tokens x one
     token's K+V bytes (pool dtype) per call. Dense-layout calls carry their K/V in `bytes` already."""
     packed = {r: c for r, c in attn_calls.items() if c["packed"]}
@@ -352,10 +361,18 @@ def _kv_reads(trace: Trace, steps: list[Step], calls: dict, attn_calls: dict) ->
         return _KvReads(None, "", False)
     token_bytes = _kv_token_bytes(calls, packed)
     starts = np.array([s.lo_ns for s in steps], dtype=np.int64)
-    per_step = np.bincount(np.searchsorted(starts, [c["ts_ns"] for c in packed.values()], side="right") - 1, minlength=len(steps))[: len(steps)] if len(steps) else np.zeros(0)
-    context = [s.context_tokens for s in steps]
-    if any(c is None for c in context):
-        return _KvReads(None, "KV-cache reads of paged attention unknown: no context lengths annotated (vLLM's sk fields); the allocated pool is not what attention reads", True)
+    per_step = (
+        np.bincount(np.searchsorted(starts, [c["ts_ns"] for c in packed.values()], side="right") - 1, minlength=len(steps))[: len(steps)]
+        if len(steps)
+        else np.zeros(0)
+    )
+    context = [s.context_tokens for s in steps if s.context_tokens is not None]
+    if len(context) < len(steps):
+        return _KvReads(
+            None,
+            "KV-cache reads of paged attention unknown: no context lengths annotated (vLLM's sk fields); the allocated pool is not what attention reads",
+            True,
+        )
     if token_bytes is None:
         return _KvReads(None, "KV-cache reads of paged attention unknown: no new-token key/value shapes recorded to size one token", True)
     total = sum(ctx * token_bytes * n for ctx, n in zip(context, per_step.tolist()))
@@ -393,7 +410,19 @@ def _op_calls(trace: Trace, rows: np.ndarray) -> dict:
                 parsed[key] = (trace.json_list(key[0]), trace.json_list(key[1]))
             dims, types = parsed[key]
             name = trace.name(int(trace.ops.name_id[op_row]))
-            call = calls[op_row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": cat, "dur_ns": 0, "kernels": Counter(), "n": 1, "ts_ns": int(trace.ops.ts_ns[op_row]), "packed": False, "kv_token_bytes": None}
+            call = calls[op_row] = {
+                "op": name,
+                "dims": dims,
+                "types": types,
+                "key": key,
+                "cat": cat,
+                "dur_ns": 0,
+                "kernels": Counter(),
+                "n": 1,
+                "ts_ns": int(trace.ops.ts_ns[op_row]),
+                "packed": False,
+                "kv_token_bytes": None,
+            }
             _sized(call, cat, float(trace.ops.flops[op_row]), sizes)
         dur = int(trace.gpu.dur_ns[g])
         call["dur_ns"] += dur

@@ -49,8 +49,9 @@ class AnalyzedFile:
     json_bytes: int = 0  # the trace's JSON size unpacked, in bytes (checked against max_bytes on a hit too)
 
 
-def analyze_file(path, gpu: GpuSpec | None = None, *, use_cache: bool = True, max_bytes: int = DEFAULT_MAX_TRACE_BYTES,
-                 known_manifest: dict | None = None, trace=None) -> AnalyzedFile:
+def analyze_file(
+    path, gpu: GpuSpec | None = None, *, use_cache: bool = True, max_bytes: int = DEFAULT_MAX_TRACE_BYTES, known_manifest: dict | None = None, trace=None
+) -> AnalyzedFile:
     """`analyze_trace` and `describe_workload` of the trace file at `path`, cached (see the module docstring).
 
     gpu: the GPU to judge against (None: matched from the trace). use_cache: False reads and analyzes

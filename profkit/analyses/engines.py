@@ -30,7 +30,17 @@ _VLLM_SEQ_FIELD = re.compile(r"^sq(?P<q>\d+)sk(?P<k>\d+)")
 _VLLM_TOKEN_FIELD = re.compile(r"^(?P<q>\d+)(?:_\d+)*$")
 _SGLANG = re.compile(r"^step\[(?P<mode>[A-Z_]+)(?P<fields>(?:\s+\w+=[^\s\]]+)*)\s*\]$")
 # SGLang ForwardMode names -> phase; speculative decoding's verify/draft passes serve decode.
-_SGLANG_MODES = {"EXTEND": PREFILL, "PREFILL": PREFILL, "DECODE": DECODE, "MIXED": MIXED, "IDLE": IDLE, "DUMMY_FIRST": IDLE, "TARGET_VERIFY": DECODE, "DRAFT_EXTEND": DECODE, "DRAFT_EXTEND_V2": DECODE}
+_SGLANG_MODES = {
+    "EXTEND": PREFILL,
+    "PREFILL": PREFILL,
+    "DECODE": DECODE,
+    "MIXED": MIXED,
+    "IDLE": IDLE,
+    "DUMMY_FIRST": IDLE,
+    "TARGET_VERIFY": DECODE,
+    "DRAFT_EXTEND": DECODE,
+    "DRAFT_EXTEND_V2": DECODE,
+}
 
 
 @dataclass(frozen=True)
@@ -47,7 +57,7 @@ class EngineBatch:
     decode_tokens: int | None = None
     context_tokens: int | None = None  # KV tokens attention reads, summed over requests (vLLM's sk fields)
 
-    def merged(self, outer: "EngineBatch") -> "EngineBatch":
+    def merged(self, outer: EngineBatch) -> EngineBatch:
         """This batch with the fields it lacks taken from an enclosing annotation of the same batch."""
         values = {k: getattr(self, k) if getattr(self, k) is not None else getattr(outer, k) for k in self.__dataclass_fields__}
         return EngineBatch(**values)

@@ -110,34 +110,71 @@ PRECISIONS: dict[str, PrecisionScheme] = {
     # bitsandbytes LLM.int8 (Linear8bitLt, has_fp16_weights=False): int8 weights + one fp32 absmax
     # (SCB) per output row; embeddings, lm_head and norms stay fp16; int8 GEMMs.
     "int8": PrecisionScheme(
-        "int8", "bitsandbytes LLM.int8: int8 linears + fp32 row scales; embeddings, lm_head fp16",
-        1, 4, 0, 0, False, "int8", "fp16",
+        "int8",
+        "bitsandbytes LLM.int8: int8 linears + fp32 row scales; embeddings, lm_head fp16",
+        1,
+        4,
+        0,
+        0,
+        False,
+        "int8",
+        "fp16",
     ),
     # bitsandbytes NF4 (Linear4bit, blocksize 64, no double quantization, compute dtype bf16):
     # 4-bit weights + one fp32 absmax per 64 weights; embeddings, lm_head and norms stay 16-bit.
     "nf4": PrecisionScheme(
-        "nf4", "bitsandbytes NF4: 4-bit linears + fp32 absmax per 64 weights; embeddings, lm_head bf16",
-        0.5, 0, 64, 4, False, "bf16", "bf16",
+        "nf4",
+        "bitsandbytes NF4: 4-bit linears + fp32 absmax per 64 weights; embeddings, lm_head bf16",
+        0.5,
+        0,
+        64,
+        4,
+        False,
+        "bf16",
+        "bf16",
     ),
     # torchao Int8WeightOnlyConfig (`profkit run --precisions int8wo`; gpt-fast int8 stores the same
     # weights): every nn.Linear, lm_head included, in int8 + per output row an fp32 scale and an int8
     # zero point (torchao 0.18's Int8Tensor); dequantized inside bf16 GEMMs.
     "int8wo": PrecisionScheme(
-        "int8wo", "int8 weight-only (torchao): int8 linears and lm_head + fp32 scale and int8 zero point per row; embedding bf16",
-        1, 5, 0, 0, True, "bf16", "bf16",
+        "int8wo",
+        "int8 weight-only (torchao): int8 linears and lm_head + fp32 scale and int8 zero point per row; embedding bf16",
+        1,
+        5,
+        0,
+        0,
+        True,
+        "bf16",
+        "bf16",
     ),
     # torchao Int4WeightOnlyConfig(group_size=128, tile_packed_to_4d) = tinygemm: 4-bit weights packed
     # two per byte, a bf16 scale and a bf16 zero per 128 weights of a row; in_features padded to 1024,
     # out_features to 8; lm_head included; dequantized inside bf16 GEMMs.
     "int4wo": PrecisionScheme(
-        "int4wo", "int4 weight-only (torchao tinygemm): 4-bit linears and lm_head + bf16 scale and zero per 128 weights; embedding bf16",
-        0.5, 0, 128, 4, True, "bf16", "bf16", pad_in_features=1024, pad_out_features=8,
+        "int4wo",
+        "int4 weight-only (torchao tinygemm): 4-bit linears and lm_head + bf16 scale and zero per 128 weights; embedding bf16",
+        0.5,
+        0,
+        128,
+        4,
+        True,
+        "bf16",
+        "bf16",
+        pad_in_features=1024,
+        pad_out_features=8,
     ),
     # torchao Float8DynamicActivationFloat8WeightConfig(PerRow): e4m3 weights + an fp32 scale per row,
     # lm_head included; activations quantized per row on the fly; fp8 tensor-core GEMMs.
     "fp8": PrecisionScheme(
-        "fp8", "float8 (torchao, per row): e4m3 linears and lm_head + fp32 row scales, fp8 GEMMs; embedding bf16",
-        1, 4, 0, 0, True, "fp8", "bf16",
+        "fp8",
+        "float8 (torchao, per row): e4m3 linears and lm_head + fp32 row scales, fp8 GEMMs; embedding bf16",
+        1,
+        4,
+        0,
+        0,
+        True,
+        "fp8",
+        "bf16",
     ),
 }
 PRECISION_ALIASES = {"int8-weight-only": "int8wo"}
@@ -370,7 +407,7 @@ class Estimate:
     prefill_tokens_per_s_ideal: float
     warnings: tuple[str, ...] = field(default_factory=tuple)
     """Things the reader must know: does not fit, context beyond the model's, ..."""
-    measured: tuple["MeasuredDecode", ...] = ()
+    measured: tuple[MeasuredDecode, ...] = ()
     """Runs of this model, precision and batch size that measured decode (`with_measured`); empty: modelled only."""
     measured_notes: tuple[str, ...] = ()
     """What `with_measured` set aside and why (another model, a CPU run)."""
@@ -494,10 +531,7 @@ class _Roofline:
         """Prefill of `batch` prompts of `tokens` tokens: weights once, each token's KV entry and embedding row."""
         per_seq = _prefill_flops(self.shape, tokens, self.quantized_lm_head)
         kv_token = kv_bytes_per_token(self.shape, self.cfg.kv_dtype_bytes)
-        step_bytes = (
-            decode_weight_read_bytes(self.shape, self.cfg.precision)
-            + batch * tokens * (kv_token + self.shape.hidden_size * ACTIVATION_DTYPE_BYTES)
-        )
+        step_bytes = decode_weight_read_bytes(self.shape, self.cfg.precision) + batch * tokens * (kv_token + self.shape.hidden_size * ACTIVATION_DTYPE_BYTES)
         return self._step(step_bytes, Flops(per_seq.linear * batch, per_seq.other * batch))
 
     def compute_bound_batch(self, context: int) -> int | None:
@@ -510,8 +544,12 @@ class _Roofline:
 def _roofline(shape: LlamaShape, gpu: GpuSpec, cfg: EstimateConfig, scheme: PrecisionScheme) -> _Roofline:
     """The ceilings `scheme`'s GEMMs and reads meet on `gpu`."""
     return _Roofline(
-        shape, cfg, gpu.bandwidth_gbps * 1e9, gpu.peak_for_dtype(scheme.linear_gemm_dtype),
-        gpu.peak_for_dtype(scheme.activation_dtype), scheme.quantize_lm_head and bool(shape.lm_head_params),
+        shape,
+        cfg,
+        gpu.bandwidth_gbps * 1e9,
+        gpu.peak_for_dtype(scheme.linear_gemm_dtype),
+        gpu.peak_for_dtype(scheme.activation_dtype),
+        scheme.quantize_lm_head and bool(shape.lm_head_params),
     )
 
 
@@ -533,16 +571,34 @@ def estimate(
     prefill = roof.prefill(cfg.context_len, cfg.batch_size)
     low, high = ENGINE_BANDWIDTH_EFFICIENCY
     return Estimate(
-        model=shape.name, gpu_key=gpu.key, gpu_name=gpu.name, gpu_source=gpu.source, precision=cfg.precision,
-        precision_description=scheme.description, context_len=cfg.context_len, batch_size=cfg.batch_size,
+        model=shape.name,
+        gpu_key=gpu.key,
+        gpu_name=gpu.name,
+        gpu_source=gpu.source,
+        precision=cfg.precision,
+        precision_description=scheme.description,
+        context_len=cfg.context_len,
+        batch_size=cfg.batch_size,
         # Memory
-        memory_bytes=gpu.memory_bytes, weights_bytes=mem.weights.total_bytes, weights=mem.weights,
-        kv_bytes_per_token=mem.kv_bytes_per_token, kv_bytes=mem.kv_bytes, cuda_context_bytes=cfg.cuda_context_bytes,
-        activation_bytes=mem.activation_bytes, total_bytes=mem.total_bytes, headroom_bytes=mem.headroom_bytes,
-        free_bytes=mem.free_bytes, fits=mem.free_bytes >= 0, max_batch=int(mem.max_batch),
+        memory_bytes=gpu.memory_bytes,
+        weights_bytes=mem.weights.total_bytes,
+        weights=mem.weights,
+        kv_bytes_per_token=mem.kv_bytes_per_token,
+        kv_bytes=mem.kv_bytes,
+        cuda_context_bytes=cfg.cuda_context_bytes,
+        activation_bytes=mem.activation_bytes,
+        total_bytes=mem.total_bytes,
+        headroom_bytes=mem.headroom_bytes,
+        free_bytes=mem.free_bytes,
+        fits=mem.free_bytes >= 0,
+        max_batch=int(mem.max_batch),
         # Speed
-        bandwidth_gbps=gpu.bandwidth_gbps, linear_peak_tflops=roof.linear_peak_tflops, other_peak_tflops=roof.other_peak_tflops,
-        decode_bytes_per_step=step.bytes, decode_flops_per_step=step.flops.total, decode_ms_ideal=step.seconds * 1e3,
+        bandwidth_gbps=gpu.bandwidth_gbps,
+        linear_peak_tflops=roof.linear_peak_tflops,
+        other_peak_tflops=roof.other_peak_tflops,
+        decode_bytes_per_step=step.bytes,
+        decode_flops_per_step=step.flops.total,
+        decode_ms_ideal=step.seconds * 1e3,
         decode_bound="memory" if step.memory_s >= step.compute_s else "compute",
         decode_tokens_per_s_ideal=1.0 / step.seconds,
         decode_tokens_per_s_ideal_aggregate=cfg.batch_size / step.seconds,
@@ -550,7 +606,8 @@ def estimate(
         decode_tokens_per_s_engine_range=(low / step.seconds, high / step.seconds),
         decode_compute_bound_batch=roof.compute_bound_batch(cfg.context_len),
         decode_compute_bound_batch_empty_cache=roof.compute_bound_batch(0),
-        prefill_flops=prefill.flops.total, prefill_ms_ideal=prefill.seconds * 1e3,
+        prefill_flops=prefill.flops.total,
+        prefill_ms_ideal=prefill.seconds * 1e3,
         prefill_bound="compute" if prefill.compute_s >= prefill.memory_s else "memory",
         prefill_tokens_per_s_ideal=cfg.batch_size * cfg.context_len / prefill.seconds,
         warnings=_warnings(shape, gpu, cfg, mem),
@@ -591,12 +648,12 @@ def with_measured(est: Estimate, shape: LlamaShape, gpu: GpuSpec, configs, confi
     if configs_model.name != shape.name:
         notes.append(f"the runs given measured {configs_model.name}, not {shape.name}: their timings are left out")
         configs = []
-    matching = [c for c in configs if c.ok and PRECISION_ALIASES.get(c.precision, c.precision) == est.precision
-                and c.batch_size == est.batch_size]
+    matching = [c for c in configs if c.ok and PRECISION_ALIASES.get(c.precision, c.precision) == est.precision and c.batch_size == est.batch_size]
     on_cpu = [c for c in matching if c.gpu is None]
     if on_cpu:
-        notes.append(f"{len(on_cpu)} matching run(s) without a known GPU (a CPU run, or a GPU missing from the catalog) left out: "
-                     "their speed says nothing about a GPU")
+        notes.append(
+            f"{len(on_cpu)} matching run(s) without a known GPU (a CPU run, or a GPU missing from the catalog) left out: their speed says nothing about a GPU"
+        )
     measured = tuple(_measured_decode(shape, gpu, est, c) for c in matching if c.gpu is not None)
     if not matching:
         notes.append(f"no run of {est.precision} at batch {est.batch_size} among the runs given: modelled figures only")
@@ -611,9 +668,16 @@ def _measured_decode(shape: LlamaShape, gpu: GpuSpec, est: Estimate, c) -> Measu
     mbu = step.bytes / (c.tpot_median_ms / 1e3) / (run_gpu.bandwidth_gbps * 1e9)
     aggregate = c.decode_tokens_per_s or c.batch_size * 1e3 / c.tpot_median_ms
     return MeasuredDecode(
-        label=c.label, gpu_name=c.gpu_name or run_gpu.name, on_estimate_gpu=run_gpu is gpu, context_len=cfg.context_len,
-        tpot_ms=c.tpot_median_ms, tokens_per_s_per_sequence=aggregate / c.batch_size, tokens_per_s_aggregate=aggregate,
-        roofline_tokens_per_s=1.0 / step.seconds, mbu_wall=mbu if mbu <= 1.0 else None, source=c.source,
+        label=c.label,
+        gpu_name=c.gpu_name or run_gpu.name,
+        on_estimate_gpu=run_gpu is gpu,
+        context_len=cfg.context_len,
+        tpot_ms=c.tpot_median_ms,
+        tokens_per_s_per_sequence=aggregate / c.batch_size,
+        tokens_per_s_aggregate=aggregate,
+        roofline_tokens_per_s=1.0 / step.seconds,
+        mbu_wall=mbu if mbu <= 1.0 else None,
+        source=c.source,
     )
 
 

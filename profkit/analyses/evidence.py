@@ -160,7 +160,7 @@ def inputs_from(collection, use_cache: bool = True, strict: bool = False) -> Rec
             known = known_manifest(run, c)  # told to a trace that embeds no manifest (in memory only)
             try:
                 done = analyze_file(c.trace_path, use_cache=use_cache, known_manifest=known)
-            except Exception as exc:  # noqa: BLE001 -- a bad file in a folder is skipped with a note
+            except Exception as exc:  # a bad file in a folder is skipped with a note (re-raised when strict)
                 if strict or run.path not in collection.found_in_folders:
                     raise
                 inputs.notes.append(f"skipped {unreadable_reason(c.trace_path, exc)}")

@@ -28,8 +28,7 @@ from profkit.trace.model import Trace
 
 _GEMM_IDXS = frozenset(CATEGORIES.index(c) for c in GEMM_CATEGORIES)
 _ATTENTION = CATEGORIES.index(ATTENTION)
-BYTES_SOURCE = ("shapes of the CPU operators (no GPU in this trace: bandwidth over wall time; MBU unknown, "
-                "profkit does not know the CPU's memory bandwidth)")
+BYTES_SOURCE = "shapes of the CPU operators (no GPU in this trace: bandwidth over wall time; MBU unknown, profkit does not know the CPU's memory bandwidth)"
 
 
 def rows_in_steps(trace: Trace, steps: list[Step]) -> np.ndarray:
@@ -85,11 +84,19 @@ def _top_ops(trace: Trace, rows: np.ndarray, cats: np.ndarray, own: np.ndarray, 
         first = int(members[0])
         dims_ids, dims_counts = np.unique(trace.ops.dims_id[members], return_counts=True)
         name = trace.name(int(unique[g]))
-        top.append(TopKernel(
-            kernel=name, category=CATEGORIES[cats[inverse == g][0]], op=name, op_path=op_path(trace, first),
-            input_dims=trace.name(int(dims_ids[np.argmax(dims_counts)])), total_ms=float(sums[g]) / 1e6,
-            count=int(counts[g]), mean_us=float(sums[g]) / counts[g] / 1e3, share=float(sums[g]) / total if total else 0.0,
-        ))
+        top.append(
+            TopKernel(
+                kernel=name,
+                category=CATEGORIES[cats[inverse == g][0]],
+                op=name,
+                op_path=op_path(trace, first),
+                input_dims=trace.name(int(dims_ids[np.argmax(dims_counts)])),
+                total_ms=float(sums[g]) / 1e6,
+                count=int(counts[g]),
+                mean_us=float(sums[g]) / counts[g] / 1e3,
+                share=float(sums[g]) / total if total else 0.0,
+            )
+        )
     return top
 
 
@@ -119,10 +126,18 @@ def phase_bandwidth(trace: Trace, phase: str, steps: list[Step]) -> bandwidth.Ph
         key = (int(trace.ops.dims_id[row]), int(trace.ops.types_id[row]))
         dims, types = trace.json_list(key[0]), trace.json_list(key[1])
         name = trace.name(int(trace.ops.name_id[row]))
-        calls[row] = {"op": name, "dims": dims, "types": types, "key": key, "cat": int(cats[row]),
-                      "dur_ns": int(trace.ops.dur_ns[row]), "kernels": Counter({int(trace.ops.name_id[row]): int(trace.ops.dur_ns[row])}),
-                      "n": 1, "bytes": bandwidth.op_bytes(name, dims, types),
-                      "flops": float(trace.ops.flops[row]) or bandwidth.op_flops(name, dims)}
+        calls[row] = {
+            "op": name,
+            "dims": dims,
+            "types": types,
+            "key": key,
+            "cat": int(cats[row]),
+            "dur_ns": int(trace.ops.dur_ns[row]),
+            "kernels": Counter({int(trace.ops.name_id[row]): int(trace.ops.dur_ns[row])}),
+            "n": 1,
+            "bytes": bandwidth.op_bytes(name, dims, types),
+            "flops": float(trace.ops.flops[row]) or bandwidth.op_flops(name, dims),
+        }
     n_steps = max(len(steps), 1)
     gemm_calls = {r: c for r, c in calls.items() if c["cat"] in _GEMM_IDXS}
     gemm_bytes = sum(c["bytes"] for c in gemm_calls.values()) / n_steps

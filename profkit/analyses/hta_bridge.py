@@ -31,8 +31,8 @@ class HtaIdle:
 @contextmanager
 def _hta_analysis(path: Path):
     """(HTA TraceAnalysis, the trace's rank) for one trace file."""
-    from profkit.trace.metadata import trace_rank
     from profkit.trace import load_trace
+    from profkit.trace.metadata import trace_rank
 
     trace = load_trace(path)
     if not trace.has_gpu_activity:
@@ -52,7 +52,7 @@ def _hta_analysis(path: Path):
             shutil.copyfile(path, link)
         try:
             yield TraceAnalysis(trace_dir=tmp, include_last_profiler_step=True), rank
-        except Exception as exc:  # HTA fails in many shapes on traces it does not expect
+        except Exception as exc:  # noqa: BLE001 -- HTA fails in many shapes on traces it does not expect
             raise TraceError(path, f"HTA cannot analyze this trace ({type(exc).__name__}: {exc})") from None
 
 
@@ -60,7 +60,7 @@ def hta_idle_breakdown(path) -> list[HtaIdle]:
     """HTA's idle-time breakdown per stream (ms), with ns rounding off and every step kept."""
     with _hta_analysis(Path(path)) as (ta, rank):
         df, _ = ta.get_idle_time_breakdown(ranks=[rank], visualize=False)
-    out = {}
+    out: dict[int, dict[str, float]] = {}
     for _, row in df.iterrows():
         entry = out.setdefault(int(row["stream"]), {"host_wait": 0.0, "kernel_wait": 0.0, "other": 0.0})
         entry[row["idle_category"]] = float(row["idle_time"]) / 1e3  # HTA reports microseconds

@@ -23,6 +23,7 @@ no launch record cannot be host wait (its launch time is unknown): it is kernel 
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -82,7 +83,9 @@ class Causes:
     gap_histogram_us: dict = field(default_factory=dict)  # bucket label -> gap count
 
 
-def idle_breakdown(trace: Trace, rows: np.ndarray | None = None, group: np.ndarray | None = None, consecutive_kernel_delay_ns: int = HTA_CONSECUTIVE_KERNEL_DELAY_NS) -> list[StreamIdle]:
+def idle_breakdown(
+    trace: Trace, rows: np.ndarray | None = None, group: np.ndarray | None = None, consecutive_kernel_delay_ns: int = HTA_CONSECUTIVE_KERNEL_DELAY_NS
+) -> list[StreamIdle]:
     """HTA-style idle split per stream over GPU activities `rows` (all when None).
 
     `group` (same length as rows) keeps gaps inside one group, e.g. one step: a gap whose two
@@ -154,7 +157,7 @@ def gap_histogram(gaps_ns: np.ndarray) -> dict:
     """Counts of gaps per bucket of microseconds ("<1", "1-2", ..., ">=10000")."""
     us = gaps_ns / 1e3
     edges = (0.0, *GAP_BUCKETS_US, np.inf)
-    labels = ["<1"] + [f"{a}-{b}" for a, b in zip(GAP_BUCKETS_US, GAP_BUCKETS_US[1:])] + [f">={GAP_BUCKETS_US[-1]}"]
+    labels = ["<1"] + [f"{a}-{b}" for a, b in itertools.pairwise(GAP_BUCKETS_US)] + [f">={GAP_BUCKETS_US[-1]}"]
     counts, _ = np.histogram(np.clip(us, 0, None), bins=edges)
     return dict(zip(labels, (int(c) for c in counts)))
 

@@ -23,32 +23,50 @@ _WRAPPERS = ("cutlass::Kernel", "cutlass::Kernel2", "cutlass::device_kernel", "c
 # (family, pattern on the head), tried in order. Families are kernel categories of `profkit.analyses.kernels`.
 STRONG_FAMILIES: tuple[tuple[str, str], ...] = (
     # collectives: NCCL/RCCL, vLLM/SGLang custom all-reduce, symmetric-memory and quick reduce, expert-parallel dispatch
-    ("communication", r"nccl|rccl|msccl|all_?reduce|allgather|all_gather|reduce_?scatter|all_?to_?all|cross_device_reduce|custom_?ar\b|quick_?reduce|multimem|one_shot|two_shot|deep_?ep|pplx|moe_dispatch|moe_combine"),
+    (
+        "communication",
+        r"nccl|rccl|msccl|all_?reduce|allgather|all_gather|reduce_?scatter|all_?to_?all|cross_device_reduce|custom_?ar\b|quick_?reduce|multimem|one_shot|two_shot|deep_?ep|pplx|moe_dispatch|moe_combine",
+    ),
     # sampling and logits processing (FlashInfer's sampling kernels live in a `flashinfer::sampling` namespace)
     ("sampling", r"sampl|top_?k_?top_?p|top_?p_|min_?p_|multinomial|logprob|penalt|gumbel|argmax_?logits"),
     # KV-cache writes: vLLM reshape_and_cache(_flash), concat_and_cache_mla, SGLang store_kvcache, block copies
-    ("kv_cache", r"reshape_and_cache|store_kv_?cache|concat_and_cache|kv_?cache_(write|store|copy|scatter)|set_kv_buffer|write_(to_)?kv_?cache|copy_blocks|swap_blocks|save_kv"),
+    (
+        "kv_cache",
+        r"reshape_and_cache|store_kv_?cache|concat_and_cache|kv_?cache_(write|store|copy|scatter)|set_kv_buffer|write_(to_)?kv_?cache|copy_blocks|swap_blocks|save_kv",
+    ),
     # attention: flash/FlashInfer/fmha/paged/unified/MLA/decode & prefill kernels, CK tile FMHA, aiter asm attention
     # MoE combine kernels whose names mention the matmul they follow
     ("moe_routing", r"^_finalize_matmul|finalize_?scatter"),
     # (Triton prefix-prefill/decode attention of vLLM and SGLang is `_fwd_kernel`, `_fwd_grouped_kernel_stage1`, ...;
     # TRT-LLM's decode attention is XQA / masked multi-head attention)
-    ("attention", r"reduce_segments|flash|fmha|attn|attention|sdpa|paged_?att|(?<![a-z])mla|mha_|batch_?prefill|batch_?decode|merge_?states|xformers|(?<![a-z])pa_|_pa_fwd|^_fwd_(grouped_)?kernel|_fwd_kernel_stage|xqa|mmha|masked_?multihead"),
+    (
+        "attention",
+        r"reduce_segments|flash|fmha|attn|attention|sdpa|paged_?att|(?<![a-z])mla|mha_|batch_?prefill|batch_?decode|merge_?states|xformers|(?<![a-z])pa_|_pa_fwd|^_fwd_(grouped_)?kernel|_fwd_kernel_stage|xqa|mmha|masked_?multihead",
+    ),
     # GEMMs: cuBLAS(Lt)/nvjet/xmma/cutlass, rocBLAS/hipBLASLt/Tensile Cijk/CK/aiter, Triton matmuls incl. MoE,
     # TRT-LLM/FlashInfer `bmm_*` (MXFP4/FP8 experts), skinny GEMV kernels
     # (Marlin/Machete/GPTQ/AWQ/ExLlama weight-only quantized GEMMs; aiter's fused-MoE `fmoe`/`ck_moe` kernels)
-    ("gemm", r"gemm|gemv|^nvjet|cublas|^cijk_|xmma|cutlass.*(tensorop|wmma|sm\d\d)|_?matmul|^bmm_|fused_moe|moe_gemm|grouped_?mm|_mm_kernel|splitk|hipblaslt|rocblas|tensile|wvsplitk|^llmm1|skinny|scaled_mm|fp8_mm|w8a8|marlin|machete|gptq|awq|exllama|(?<![a-z])fmoe|ck_moe"),
+    (
+        "gemm",
+        r"gemm|gemv|^nvjet|cublas|^cijk_|xmma|cutlass.*(tensorop|wmma|sm\d\d)|_?matmul|^bmm_|fused_moe|moe_gemm|grouped_?mm|_mm_kernel|splitk|hipblaslt|rocblas|tensile|wvsplitk|^llmm1|skinny|scaled_mm|fp8_mm|w8a8|marlin|machete|gptq|awq|exllama|(?<![a-z])fmoe|ck_moe",
+    ),
     # MoE routing, permutation and combine (not the expert GEMMs above)
-    ("moe_routing", r"topk_?softmax|topk_?gating|gating_?softmax|moe_?sorting|moe_align|moe_sum|moe_?permute|moe_?unpermute|moe::dev::(routing|finalize)|routing|grouped_?topk|fused_?topk|expert_?(map|count|offset|index)|count_and_sort|sort_expert|shuffle_rows|bitmatrix|_topk_|^_topk|expt_|compute_expt|moe_?(gather|scatter|finalize)|token_?(dispatch|combine)"),
+    (
+        "moe_routing",
+        r"topk_?softmax|topk_?gating|gating_?softmax|moe_?sorting|moe_align|moe_sum|moe_?permute|moe_?unpermute|moe::dev::(routing|finalize)|routing|grouped_?topk|fused_?topk|expert_?(map|count|offset|index)|count_and_sort|sort_expert|shuffle_rows|bitmatrix|_topk_|^_topk|expt_|compute_expt|moe_?(gather|scatter|finalize)|token_?(dispatch|combine)",
+    ),
     ("normalization", r"rms_?norm|layer_?norm|group_?norm|batch_?norm|instance_?norm|norm_kernel|rsqrt"),
     ("quantize", r"quant|scaled_fp8|fp8_?cast|to_mxfp|to_nvfp|fp4_?cast|cvt_fp16_to_fp4|block_?scale|per_token_group|dynamic_scaled|_scale_kernel"),
 )
 # Generic PyTorch/ROCm/CUB kernels and activations: elementwise work unless the launching op says more.
 WEAK_FAMILIES: tuple[tuple[str, str], ...] = (
-    ("elementwise", r"rotary|rope|act_and_mul|silu|gelu|swiglu|activation|elementwise|transpose|subtensorop|tensorop|vectorized|unrolled|^at::|::at::|at_cuda_detail|rocprim|^cub::|thrust|index_?(select|put|copy)|gather|scatter|fill|arange|cumsum|softmax|embedding|copy|cat_?array|concat|reduce_kernel|compute_position"),
+    (
+        "elementwise",
+        r"rotary|rope|act_and_mul|silu|gelu|swiglu|activation|elementwise|transpose|subtensorop|tensorop|vectorized|unrolled|^at::|::at::|at_cuda_detail|rocprim|^cub::|thrust|index_?(select|put|copy)|gather|scatter|fill|arange|cumsum|softmax|embedding|copy|cat_?array|concat|reduce_kernel|compute_position",
+    ),
 )
-_STRONG = tuple((family, re.compile(pattern, re.I)) for family, pattern in STRONG_FAMILIES)
-_WEAK = tuple((family, re.compile(pattern, re.I)) for family, pattern in WEAK_FAMILIES)
+_STRONG = tuple((family, re.compile(pattern, re.IGNORECASE)) for family, pattern in STRONG_FAMILIES)
+_WEAK = tuple((family, re.compile(pattern, re.IGNORECASE)) for family, pattern in WEAK_FAMILIES)
 
 # GEMM data types from kernel names, tried in order (first match wins); keys as `hardware.catalog.DTYPE_KEYS`
 # plus "fp4". Tensile (`Cijk_Alik_Bljk_BBS_...`) and cuBLAS nvjet (`nvjet_tst_...`) encode it in a token.
@@ -69,7 +87,7 @@ GEMM_DTYPE_PATTERNS: tuple[tuple[str, str], ...] = (
     ("tf32", r"tf32|s1688gemm|s16816tf32"),
     ("fp32", r"sgemm|f32f32|fp32|_sss_"),
 )
-_GEMM_DTYPES = tuple((dtype, re.compile(pattern, re.I)) for dtype, pattern in GEMM_DTYPE_PATTERNS)
+_GEMM_DTYPES = tuple((dtype, re.compile(pattern, re.IGNORECASE)) for dtype, pattern in GEMM_DTYPE_PATTERNS)
 
 
 @lru_cache(maxsize=65536)

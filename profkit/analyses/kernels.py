@@ -67,30 +67,83 @@ MATH_CATEGORIES = (*GEMM_CATEGORIES, ATTENTION)
 # Which GEMM category a data type (catalog key, or 'fp4') goes to.
 _GEMM_BY_DTYPE = {"bf16": GEMM, "fp16": GEMM, "fp32": GEMM_FP32, "tf32": GEMM_FP32, "fp8": GEMM_LOWP, "fp4": GEMM_LOWP, "int8": INT8_GEMM, "int4": INT4_GEMM}
 _GEMM_TYPE_DTYPES = {
-    "c10::BFloat16": "bf16", "c10::Half": "fp16", "float": "fp32", "double": "fp32",
-    "c10::Float8_e4m3fn": "fp8", "c10::Float8_e5m2": "fp8", "c10::Float8_e4m3fnuz": "fp8", "c10::Float8_e5m2fnuz": "fp8",
-    "c10::Float4_e2m1fn_x2": "fp4", "signed char": "int8", "c10::qint8": "int8",
+    "c10::BFloat16": "bf16",
+    "c10::Half": "fp16",
+    "float": "fp32",
+    "double": "fp32",
+    "c10::Float8_e4m3fn": "fp8",
+    "c10::Float8_e5m2": "fp8",
+    "c10::Float8_e4m3fnuz": "fp8",
+    "c10::Float8_e5m2fnuz": "fp8",
+    "c10::Float4_e2m1fn_x2": "fp4",
+    "signed char": "int8",
+    "c10::qint8": "int8",
 }
 _TRITON = re.compile(r"^triton_(poi|red|per|tem)_")
 _BNB_GEMM_OPS = frozenset({"bitsandbytes::int8_linear_matmul"})
 _BNB_QUANT_CONTEXT = ("bitsandbytes::", "MatMul8bitLt", "MatMul4Bit")
 # Ops (data, one name a line is enough to add one) that say what their kernels do when the name does not.
-_GEMM_OPS = frozenset({"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::matmul", "aten::linear", "aten::_scaled_mm", "aten::_int_mm", "aten::addmv", "aten::mv", "aten::_weight_int8pack_mm", "aten::_weight_int4pack_mm", "aten::_grouped_mm", "aten::_scaled_grouped_mm"})
+_GEMM_OPS = frozenset(
+    {
+        "aten::mm",
+        "aten::addmm",
+        "aten::bmm",
+        "aten::baddbmm",
+        "aten::matmul",
+        "aten::linear",
+        "aten::_scaled_mm",
+        "aten::_int_mm",
+        "aten::addmv",
+        "aten::mv",
+        "aten::_weight_int8pack_mm",
+        "aten::_weight_int4pack_mm",
+        "aten::_grouped_mm",
+        "aten::_scaled_grouped_mm",
+    }
+)
 _INT8_GEMM_OPS = frozenset({"aten::_int_mm", "aten::_weight_int8pack_mm"})
 # Weight-only int4 GEMMs (torchao tinygemm as aten ops, Marlin): their weights are packed int32, so the
 # recorded types do not say int4; the op does.
-_INT4_GEMM_OPS = frozenset({
-    "aten::_weight_int4pack_mm", "aten::_weight_int4pack_mm_for_cpu", "aten::_weight_int4pack_mm_with_scales_and_zeros",
-    "torchao::marlin_24_gemm", "torchao::marlin_qqq_gemm",
-})
+_INT4_GEMM_OPS = frozenset(
+    {
+        "aten::_weight_int4pack_mm",
+        "aten::_weight_int4pack_mm_for_cpu",
+        "aten::_weight_int4pack_mm_with_scales_and_zeros",
+        "torchao::marlin_24_gemm",
+        "torchao::marlin_qqq_gemm",
+    }
+)
 # torchao int8 weight-only in eager mode converts the int8 weight to 16-bit (then a 16-bit mm): that copy
 # is dequantization, not elementwise work.
 _DEQUANT_COPY_OPS = frozenset({"aten::to", "aten::_to_copy", "aten::copy_"})
 _INT8 = "signed char"
 _ATTENTION_OPS = ("attention", "aten::_flash", "aten::_efficient", "aten::_cudnn_attention")
-_NORM_OPS = frozenset({"aten::rsqrt", "aten::mean", "aten::pow", "aten::layer_norm", "aten::native_layer_norm", "aten::rms_norm", "aten::_fused_rms_norm", "aten::var_mean", "aten::group_norm", "aten::native_group_norm"})
+_NORM_OPS = frozenset(
+    {
+        "aten::rsqrt",
+        "aten::mean",
+        "aten::pow",
+        "aten::layer_norm",
+        "aten::native_layer_norm",
+        "aten::rms_norm",
+        "aten::_fused_rms_norm",
+        "aten::var_mean",
+        "aten::group_norm",
+        "aten::native_group_norm",
+    }
+)
 _KV_OPS = frozenset({"aten::index_copy_", "aten::index_copy", "aten::index_put_", "aten::_index_put_impl_", "aten::slice_scatter"})
-_COMMUNICATION_OPS = ("c10d::", "nccl:", "rccl:", "gloo:", "record_param_comms", "_c10d_functional::", "vllm::all_reduce", "_C_custom_ar::", "sglang::cross_device_reduce")
+_COMMUNICATION_OPS = (
+    "c10d::",
+    "nccl:",
+    "rccl:",
+    "gloo:",
+    "record_param_comms",
+    "_c10d_functional::",
+    "vllm::all_reduce",
+    "_C_custom_ar::",
+    "sglang::cross_device_reduce",
+)
 _SAMPLING_OPS = frozenset({"aten::multinomial", "aten::exponential_"})
 
 
@@ -143,7 +196,17 @@ def categorize(trace: Trace) -> np.ndarray:
     op_dims = np.where(has_op, trace.ops.dims_id[safe], NO_ID) if len(trace.ops) else np.full(len(gpu), NO_ID)
     op_types = np.where(has_op, trace.ops.types_id[safe], NO_ID) if len(trace.ops) else np.full(len(gpu), NO_ID)
     bnb = np.where(has_op, in_bnb[safe], False) if len(trace.ops) else np.zeros(len(gpu), bool)
-    keys = np.stack([gpu.kind.astype(np.int64), gpu.name_id.astype(np.int64), op_names.astype(np.int64), op_dims.astype(np.int64), op_types.astype(np.int64), bnb.astype(np.int64)], axis=1)
+    keys = np.stack(
+        [
+            gpu.kind.astype(np.int64),
+            gpu.name_id.astype(np.int64),
+            op_names.astype(np.int64),
+            op_dims.astype(np.int64),
+            op_types.astype(np.int64),
+            bnb.astype(np.int64),
+        ],
+        axis=1,
+    )
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     index = {c: i for i, c in enumerate(CATEGORIES)}
     cats = np.array([index[_category(trace, *map(int, row))] for row in unique], dtype=np.int8)
@@ -219,7 +282,7 @@ def gemm_category(kernel: str, op: str, types: list) -> str:
         if operand_types:
             dtype = _GEMM_TYPE_DTYPES[operand_types[-1] if op in ("aten::addmm", "aten::baddbmm") else operand_types[0]]
     dtype = dtype or gemm_dtype_from_name(kernel)
-    return _GEMM_BY_DTYPE.get(dtype, GEMM_OTHER)
+    return _GEMM_BY_DTYPE.get(dtype, GEMM_OTHER) if dtype is not None else GEMM_OTHER
 
 
 def _triton_category(kind: str, name: str, op: str, types: list) -> str:
@@ -291,7 +354,7 @@ def _top_kernels(trace: Trace, rows, cats, dur, total, top_n) -> list[TopKernel]
 
 
 def op_path(trace: Trace, row: int, depth: int = 4) -> str:
-    names = []
+    names: list[str] = []
     while row >= 0 and len(names) < depth:
         names.append(trace.name(int(trace.ops.name_id[row])))
         row = int(trace.op_parent_row[row])

@@ -119,7 +119,10 @@ def find_steps(trace: Trace) -> tuple[list[Step], StepSource]:
     windows, source = _step_windows(trace)
     steps = [_measure(trace, name, lo, hi) for name, lo, hi in windows]
     if steps and all(s.wall_ms == 0 for s in steps):
-        msg = f"every {source.steps} step has zero length (the profiler closed each range as soon as it opened it): measuring the whole trace as one window instead"
+        msg = (
+            f"every {source.steps} step has zero length (the profiler closed each range as soon as it opened it): "
+            "measuring the whole trace as one window instead"
+        )
         warnings.warn(msg, StepWarning, stacklevel=2)
         lo, hi = trace_extent(trace)
         source = StepSource("window", "none", [*source.warnings, msg])

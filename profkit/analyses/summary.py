@@ -7,12 +7,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses import bandwidth, host_ops, idle, kernels, steps as steps_mod
+from profkit.analyses import bandwidth, host_ops, idle, kernels
+from profkit.analyses import steps as steps_mod
 from profkit.analyses.engines import engine_steps
 from profkit.analyses.verdict import Verdict, phase_verdict
 from profkit.analyses.vocabulary import platform
-from profkit.trace.metadata import trace_rank
 from profkit.hardware.catalog import GpuSpec, identify_gpu
+from profkit.trace.metadata import trace_rank
 from profkit.trace.model import KERNEL, Trace
 from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES
 
@@ -168,15 +169,22 @@ def unknown_gpu_note(trace: Trace) -> str:
     name = props.get("name")
     size = f"{props['totalGlobalMem'] / 2**30:.0f} GiB, " if isinstance(props.get("totalGlobalMem"), (int, float)) else ""
     sms = f"{props['numSms']} SMs/CUs" if props.get("numSms") else "SM count not recorded"
-    who = f"GPU {name!r} ({size}{sms}) is not in the catalog" if name else f"the trace does not name its GPU ({size}{sms}), and no catalog GPU has these numbers"
-    return f"{who}: peak bandwidth, MBU and MFU are unknown; give --bandwidth-gbps X (its DRAM GB/s) and, for MFU, --gpu KEY of a GPU with the same tensor peaks"
+    who = (
+        f"GPU {name!r} ({size}{sms}) is not in the catalog" if name else f"the trace does not name its GPU ({size}{sms}), and no catalog GPU has these numbers"
+    )
+    return (
+        f"{who}: peak bandwidth, MBU and MFU are unknown; give --bandwidth-gbps X (its DRAM GB/s) and, for MFU, --gpu KEY of a GPU with the same tensor peaks"
+    )
 
 
 def _no_gpu_note(trace: Trace) -> str:
     props = trace.device_properties
     name = props[0].get("name") if props else None
     if name:
-        return f"no GPU kernels, copies or memsets recorded (device {name!r}: a non-GPU accelerator, or a capture without the CUDA activity, e.g. CUPTI counters only): GPU sections are empty"
+        return (
+            f"no GPU kernels, copies or memsets recorded (device {name!r}: a non-GPU accelerator, or a capture without the CUDA activity, "
+            "e.g. CUPTI counters only): GPU sections are empty"
+        )
     return "no GPU activity in this trace (CPU-only run or CUDA activities not recorded): GPU sections are empty"
 
 
@@ -196,7 +204,10 @@ def _pretrace(trace: Trace) -> Pretrace | None:
 def _phase_reports(trace: Trace, all_steps, stats, gpu) -> dict[str, PhaseReport]:
     steady = {p: [s for s in all_steps if s.phase == p and not s.outlier] or [s for s in all_steps if s.phase == p] for p in stats}
     rows = {p: steps_mod.gpu_rows_launched_in(trace, steady[p]) for p in stats}
-    bws = {p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu) if trace.has_gpu_activity else host_ops.phase_bandwidth(trace, p, steady[p]) for p in stats}
+    bws = {
+        p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu) if trace.has_gpu_activity else host_ops.phase_bandwidth(trace, p, steady[p])
+        for p in stats
+    }
     if any(bw is not None and bw.bytes_per_step is None for bw in bws.values()):
         fallback = _weight_bytes_fallback(trace, steady, rows)
         bws.update({p: bandwidth.phase_bandwidth(trace, p, steady[p], rows[p], gpu, fallback[p]) for p in fallback})
@@ -225,8 +236,7 @@ def _weight_bytes_fallback(trace: Trace, steady, rows) -> dict:
     recorded = (trace.manifest or {}).get("config") or {}
     if isinstance(recorded.get("decode_weight_bytes"), int) and recorded["decode_weight_bytes"] > 0:
         # weights as stored: another phase's shapes can be a dequantized copy (torchao int8wo eager prefill)
-        return {p: (recorded["decode_weight_bytes"], "the run manifest's decode_weight_bytes (weights as stored)")
-                for p, b in per_phase.items() if b == 0}
+        return {p: (recorded["decode_weight_bytes"], "the run manifest's decode_weight_bytes (weights as stored)") for p, b in per_phase.items() if b == 0}
     donors = [(b, p) for p, b in per_phase.items() if b > 0]
     if not donors:
         return {}

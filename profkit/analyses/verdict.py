@@ -50,7 +50,9 @@ class Verdict:
     sentence: str
 
 
-def phase_verdict(stats: PhaseStats, causes: Causes | None, bw: PhaseBandwidth | None, kernels: KernelBreakdown | None = None, unknown_gpu: str = "") -> Verdict:
+def phase_verdict(
+    stats: PhaseStats, causes: Causes | None, bw: PhaseBandwidth | None, kernels: KernelBreakdown | None = None, unknown_gpu: str = ""
+) -> Verdict:
     """The phase's verdict. `kernels`: its kernel-category breakdown; `unknown_gpu`: why the GPU has no
     catalog figures ('' when it has them)."""
     if causes is None or stats.gpu_busy_ms == 0:
@@ -95,16 +97,29 @@ def _device_verdict(stats: PhaseStats, bw: PhaseBandwidth | None, kernels: Kerne
         )
     mbu = bw.mbu if bw else None
     mfu = bw.mfu if bw else None
-    if (mfu or 0) >= DEVICE_BOUND_MIN_UTILIZATION and (mbu is None or mfu > mbu):
-        return Verdict(COMPUTE, f"{stats.phase} is compute-bound: {busy}, running GEMMs at {bw.achieved_tflops:.0f} TFLOP/s ({mfu:.0%} of the {bw.compute_dtype} peak) while moving {bw.achieved_bandwidth_gbps or 0:.0f} GB/s ({(mbu or 0):.0%} of DRAM bandwidth).")
-    if (mbu or 0) >= DEVICE_BOUND_MIN_UTILIZATION:
+    if bw is not None and mfu is not None and mfu >= DEVICE_BOUND_MIN_UTILIZATION and (mbu is None or mfu > mbu):
+        return Verdict(
+            COMPUTE,
+            f"{stats.phase} is compute-bound: {busy}, running GEMMs at {bw.achieved_tflops:.0f} TFLOP/s ({mfu:.0%} of the {bw.compute_dtype} peak) while "
+            f"moving {bw.achieved_bandwidth_gbps or 0:.0f} GB/s ({(mbu or 0):.0%} of DRAM bandwidth).",
+        )
+    if bw is not None and mbu is not None and mbu >= DEVICE_BOUND_MIN_UTILIZATION:
+        assert bw.bytes_per_step is not None, "an MBU is measured from modelled bytes"
         tf = f" against {mfu:.0%} of the {bw.compute_dtype} tensor peak" if mfu is not None else ""
-        return Verdict(MEMORY, f"{stats.phase} is memory-bound: {busy}, reading {bw.bytes_per_step / 1e9:.2f} GB per step at {bw.achieved_bandwidth_gbps:.0f} GB/s ({mbu:.0%} of the GPU's {bw.peak_bandwidth_gbps:.0f} GB/s){tf}.")
+        return Verdict(
+            MEMORY,
+            f"{stats.phase} is memory-bound: {busy}, reading {bw.bytes_per_step / 1e9:.2f} GB per step at {bw.achieved_bandwidth_gbps:.0f} GB/s ({mbu:.0%} of "
+            f"the GPU's {bw.peak_bandwidth_gbps:.0f} GB/s){tf}.",
+        )
     overhead = _overhead(shares)
     known_low = (mbu is not None or mfu is not None) and not (bw and bw.lower_bound)
     if overhead is not None:
         category, share, total = overhead
-        low = f"neither compute nor bandwidth is near its limit ({_pcts(bw)})" if known_low else f"memory vs compute cannot be told ({_why_unknown(bw, unknown_gpu)})"
+        low = (
+            f"neither compute nor bandwidth is near its limit ({_pcts(bw)})"
+            if known_low
+            else f"memory vs compute cannot be told ({_why_unknown(bw, unknown_gpu)})"
+        )
         return Verdict(
             OVERHEAD,
             f"{stats.phase} is kernel-overhead-bound: {busy}, but {share:.0%} of its GPU time ({per_step[category]:.2f} ms per step) is "

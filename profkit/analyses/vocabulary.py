@@ -144,5 +144,3 @@ def platform(metadata: dict) -> str | None:
     if any(metadata.get(k) is not None for k in CUDA_VERSION_KEYS):
         return "CUDA"
     return None
-
-

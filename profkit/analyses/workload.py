@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class ModelSignature:
     def known(self) -> dict:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
-    def conflicts(self, other: "ModelSignature") -> list[str]:
+    def conflicts(self, other: ModelSignature) -> list[str]:
         """Fields known on both sides that differ, as 'name a vs b'."""
         mine, theirs = self.known(), other.known()
         return [f"{k.replace('_', ' ')} {mine[k]} vs {theirs[k]}" for k in mine if k in theirs and mine[k] != theirs[k]]
@@ -136,8 +137,8 @@ def describe_workload(trace: Trace, analysis=None) -> Workload:
 def _from_manifest(manifest: dict | None) -> dict:
     if not manifest:
         return {}
-    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    model = manifest.get("model") if isinstance(manifest.get("model"), dict) else {}
+    config = c if isinstance(c := manifest.get("config"), dict) else {}
+    model = m if isinstance(m := manifest.get("model"), dict) else {}
     out = {k: config.get(k) for k in WORKLOAD_FIELDS}
     out["model_hint"] = model.get("name")
     shape = model.get("shape") if isinstance(model.get("shape"), dict) else None
@@ -154,7 +155,8 @@ def _from_trace(trace: Trace) -> dict:
     names = trace.strings
     op_names = Counter(trace.ops.name_id.tolist())
     present = {names[i]: n for i, n in op_names.items() if i >= 0}
-    values, evidence = {}, {}
+    values: dict[str, Any] = {}
+    evidence: dict[str, str] = {}
     values["precision"], evidence["precision"] = _precision(trace, present)
     (batch, prompt, vocab, hidden), evidence_emb = _embedding_facts(trace)
     values["batch_size"], values["prompt_len"] = batch, prompt
@@ -205,7 +207,7 @@ def _op_signatures(trace: Trace, op_names: set[str]) -> dict[tuple[int, int, int
         return {}
     keys = np.stack([ops.name_id[sel], ops.dims_id[sel], ops.types_id[sel]], axis=1).astype(np.int64)
     unique, counts = np.unique(keys, axis=0, return_counts=True)
-    return {tuple(map(int, k)): int(c) for k, c in zip(unique, counts)}
+    return {(int(name), int(dims), int(types)): int(c) for (name, dims, types), c in zip(unique, counts)}
 
 
 def _engine_facts(trace: Trace) -> tuple[int | None, int | None]:
@@ -216,8 +218,11 @@ def _engine_facts(trace: Trace) -> tuple[int | None, int | None]:
     if not steps:
         return None, None
     batch = most_common(batch_sizes(steps, "decode")) or most_common(batch_sizes(steps, "prefill")) or most_common(batch_sizes(steps, "mixed"))
-    prompts = [s.batch.prefill_tokens // s.batch.prefill_requests for s in steps
-               if s.batch.phase == "prefill" and s.batch.prefill_requests and s.batch.prefill_tokens and s.batch.prefill_tokens % s.batch.prefill_requests == 0]
+    prompts = [
+        s.batch.prefill_tokens // s.batch.prefill_requests
+        for s in steps
+        if s.batch.phase == "prefill" and s.batch.prefill_requests and s.batch.prefill_tokens and s.batch.prefill_tokens % s.batch.prefill_requests == 0
+    ]
     return batch, most_common(prompts)
 
 
@@ -300,5 +305,3 @@ def _model_name(signature: ModelSignature) -> tuple[str | None, str]:
 
 def _is_shape(value, rank: int | None = None) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(d, int) for d in value) and (rank is None or len(value) == rank)
-
-

@@ -34,8 +34,9 @@ class DeviceRequirement:
 
 
 GPU_ONLY_PRECISIONS = {
-    "int4wo": DeviceRequirement((8, 0), "torchao's int4 weight-only GEMM is the tinygemm CUDA kernel "
-                                        "(aten::_weight_int4pack_mm); torchao 0.18 has no CPU packing for it"),
+    "int4wo": DeviceRequirement(
+        (8, 0), "torchao's int4 weight-only GEMM is the tinygemm CUDA kernel (aten::_weight_int4pack_mm); torchao 0.18 has no CPU packing for it"
+    ),
     "fp8": DeviceRequirement((8, 9), "float8 GEMMs (aten::_scaled_mm) need fp8 tensor cores: Ada, Hopper or newer"),
 }
 """Precisions refused elsewhere (the CPU, older GPUs) with a one-line reason before anything runs."""
@@ -174,8 +175,16 @@ class RunConfig:
 
 # Settings that change what a configuration measures; a resumed run must keep them.
 RESUME_MUST_MATCH = (
-    "model_path", "model_config", "prompt_len", "new_tokens", "profile_steps", "warmup_decode_tokens",
-    "int8_threshold", "seed", "prompt_text", "layer_ranges",
+    "model_path",
+    "model_config",
+    "prompt_len",
+    "new_tokens",
+    "profile_steps",
+    "warmup_decode_tokens",
+    "int8_threshold",
+    "seed",
+    "prompt_text",
+    "layer_ranges",
 )
 
 
@@ -192,16 +201,14 @@ class ConfigSpec:
 
     @property
     def name(self) -> str:
-        return CONFIG_NAME.format(model=self.model, precision=self.precision, batch_size=self.batch_size,
-                                  prompt_len=self.prompt_len, mode=self.mode)
+        return CONFIG_NAME.format(model=self.model, precision=self.precision, batch_size=self.batch_size, prompt_len=self.prompt_len, mode=self.mode)
 
     @property
     def trace_file(self) -> str:
         return self.name + TRACE_SUFFIX
 
 
-def check_precisions_runnable(precisions, device: str, compute_capability: tuple[int, int] | None = None,
-                              gpu_name: str | None = None) -> None:
+def check_precisions_runnable(precisions, device: str, compute_capability: tuple[int, int] | None = None, gpu_name: str | None = None) -> None:
     """ProfkitError (one line, naming the precisions option) for the first precision that cannot run on `device`
     (a GPU of `compute_capability`): a refusal before anything is loaded or written."""
     for precision in precisions:
@@ -215,8 +222,10 @@ def check_precisions_runnable(precisions, device: str, compute_capability: tuple
             where = f"{gpu_name or 'this GPU'} is compute capability {compute_capability[0]}.{compute_capability[1]}"
         else:
             continue
-        raise ProfkitError(f"{option('precisions')} {precision}: needs a CUDA GPU of compute capability {major}.{minor} or newer "
-                           f"({need.why}); {where}. Drop {precision} from {option('precisions')}")
+        raise ProfkitError(
+            f"{option('precisions')} {precision}: needs a CUDA GPU of compute capability {major}.{minor} or newer "
+            f"({need.why}); {where}. Drop {precision} from {option('precisions')}"
+        )
 
 
 def file_safe(name: str) -> str:

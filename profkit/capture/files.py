@@ -37,9 +37,8 @@ def atomic_write_json(path: Path, data) -> None:
 
 def atomic_gzip(src: Path, dst: Path) -> None:
     """Gzip `src` into `dst` atomically (the trace export is plain JSON; Perfetto opens the .gz)."""
-    with _atomic_target(dst) as tmp:
-        with open(src, "rb") as fin, gzip.open(tmp, "wb", compresslevel=TRACE_GZIP_LEVEL) as fout:
-            shutil.copyfileobj(fin, fout, length=1 << 20)
+    with _atomic_target(dst) as tmp, open(src, "rb") as fin, gzip.open(tmp, "wb", compresslevel=TRACE_GZIP_LEVEL) as fout:
+        shutil.copyfileobj(fin, fout, length=1 << 20)
 
 
 def scratch_path(folder: Path, name: str) -> Path:

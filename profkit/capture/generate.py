@@ -14,8 +14,12 @@ state: the KV cache and, in compiled mode, the compiled decode step.
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from transformers import StaticCache
 
 COMPILE_MODES = {"cuda": "reduce-overhead", "cpu": "default"}
 """torch.compile mode of the compiled decode step, per device type."""
@@ -46,9 +50,9 @@ class GenerationLoop:
         self.max_seq_len = max_seq_len
         self._signature = _forward_parameters(model)
         self._cache_kw = "cache" if "cache" in self._signature else "past_key_values"
-        self._static_cache = None
-        self._cache = None
-        self._position = None
+        self._static_cache: StaticCache | None = None
+        self._cache: Any = None  # the KV cache of the generation under way (DynamicCache or the StaticCache)
+        self._position: torch.Tensor | None = None  # position of the next token, on the device
         self._decode = decode_one_token
         if mode == "compiled":
             self._setup_compiled()
@@ -99,7 +103,7 @@ class GenerationLoop:
 
     def decode(self, token: torch.Tensor) -> torch.Tensor:
         """One more token per row."""
-        if self._cache is None:
+        if self._cache is None or self._position is None:
             raise RuntimeError("decode() before prefill()")
         kwargs = self._model_kwargs(self._position)
         if self.mode == "compiled":

@@ -24,7 +24,6 @@ from pathlib import Path
 
 from profkit.capture.config import MANIFEST_FILE, ConfigSpec
 from profkit.errors import ProfkitError, option
-
 from profkit.store.manifest import (  # noqa: F401  (re-exported for the sweep)
     STATUS_FAILED,
     STATUS_INTERRUPTED,
@@ -123,9 +122,7 @@ def read_manifest(run_dir: Path) -> dict:
 def completed(manifest: dict, run_dir: Path) -> set[str]:
     """Names of configurations recorded as ok whose trace file is on disk."""
     return {
-        c["name"]
-        for c in manifest.get("configs", [])
-        if c.get("status") == STATUS_OK and c.get("trace_file") and (Path(run_dir) / c["trace_file"]).is_file()
+        c["name"] for c in manifest.get("configs", []) if c.get("status") == STATUS_OK and c.get("trace_file") and (Path(run_dir) / c["trace_file"]).is_file()
     }
 
 
@@ -161,17 +158,19 @@ def summary_rows(manifest: dict) -> list[dict]:
         t = c.get("timing") or {}
         o = c.get("profiler_overhead") or {}
         mem = t.get("peak_gpu_mem_bytes") or t.get("peak_rss_bytes")
-        rows.append({
-            "config": c["name"],
-            "status": c["status"],
-            "TTFT ms": _fmt(t.get("ttft_ms"), ".1f"),
-            "TPOT p50 ms": _fmt(t.get("tpot_median_ms"), ".2f"),
-            "TPOT p90 ms": _fmt(t.get("tpot_p90_ms"), ".2f"),
-            "decode tok/s": _fmt(t.get("decode_tokens_per_s"), ".1f"),
-            "e2e tok/s": _fmt(t.get("e2e_tokens_per_s"), ".1f"),
-            "peak mem GB": _fmt(mem / 1e9 if mem else None, ".2f"),
-            "profiled/unprofiled": _fmt(o.get("ratio"), ".2f"),
-        })
+        rows.append(
+            {
+                "config": c["name"],
+                "status": c["status"],
+                "TTFT ms": _fmt(t.get("ttft_ms"), ".1f"),
+                "TPOT p50 ms": _fmt(t.get("tpot_median_ms"), ".2f"),
+                "TPOT p90 ms": _fmt(t.get("tpot_p90_ms"), ".2f"),
+                "decode tok/s": _fmt(t.get("decode_tokens_per_s"), ".1f"),
+                "e2e tok/s": _fmt(t.get("e2e_tokens_per_s"), ".1f"),
+                "peak mem GB": _fmt(mem / 1e9 if mem else None, ".2f"),
+                "profiled/unprofiled": _fmt(o.get("ratio"), ".2f"),
+            }
+        )
     return rows
 
 

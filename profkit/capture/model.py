@@ -33,6 +33,7 @@ import logging
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -40,8 +41,18 @@ from profkit.capture.config import TORCHAO_PRECISIONS, TORCHAO_REQUIREMENT
 from profkit.errors import ProfkitError, option
 from profkit.models import LlamaShape, model_shape
 
-BASE_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "int8": torch.float16, "nf4": torch.bfloat16,
-               "int8wo": torch.bfloat16, "int4wo": torch.bfloat16, "fp8": torch.bfloat16}
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+BASE_DTYPES = {
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+    "int8": torch.float16,
+    "nf4": torch.bfloat16,
+    "int8wo": torch.bfloat16,
+    "int4wo": torch.bfloat16,
+    "fp8": torch.bfloat16,
+}
 """Dtype of everything that is not a quantized linear (embeddings, norms, KV cache; lm_head unless torchao quantizes it)."""
 NF4_COMPUTE_DTYPE = torch.bfloat16
 INT4_GROUP_SIZE = 128
@@ -59,11 +70,11 @@ compiled mode for the torchao precisions while their configuration runs (torchao
 
 @dataclass
 class LoadedModel:
-    model: torch.nn.Module
+    model: PreTrainedModel
     shape: LlamaShape
     precision: str
     device: str
-    tokenizer: object | None
+    tokenizer: PreTrainedTokenizerBase | None
     load_s: float
     weights_bytes: int
     decode_weight_bytes: int
@@ -99,8 +110,7 @@ def torchao_config(precision: str):
     if precision == "int8wo":
         return Int8WeightOnlyConfig(set_inductor_config=False)
     if precision == "int4wo":
-        return Int4WeightOnlyConfig(group_size=INT4_GROUP_SIZE, int4_packing_format="tile_packed_to_4d",
-                                    set_inductor_config=False)
+        return Int4WeightOnlyConfig(group_size=INT4_GROUP_SIZE, int4_packing_format="tile_packed_to_4d", set_inductor_config=False)
     return Float8DynamicActivationFloat8WeightConfig(granularity=PerRow(), set_inductor_config=False)
 
 
@@ -154,8 +164,7 @@ def inductor_settings(precision: str, mode: str):
         yield
 
 
-def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: str,
-               int8_threshold: float, seed: int) -> LoadedModel:
+def load_model(model_ref: str, from_checkpoint: bool, precision: str, device: str, int8_threshold: float, seed: int) -> LoadedModel:
     """Random weights of `model_ref`'s shape, or the checkpoint folder `model_ref`, ready for inference."""
     _import_libraries(precision, device)  # not part of the load time
     t0 = time.perf_counter()
@@ -189,7 +198,7 @@ def import_torchao(precision: str, device: str):
     deprecation notice about the enums torchao registers with pytree (for torchao's developers), and
     on a CPU torchao's warnings that its CUDA-only extensions cannot load (nothing to do with a CPU run)."""
     try:
-        with _quiet_logger(_PYTREE_LOGGER), (_quiet_logger("torchao") if device == "cpu" else nullcontext()):
+        with _quiet_logger(_PYTREE_LOGGER), _quiet_logger("torchao") if device == "cpu" else nullcontext():
             import torchao
     except ImportError:
         raise ProfkitError(f"{option('precisions')} {precision} runs torchao, which is not installed: pip install {TORCHAO_REQUIREMENT}") from None
@@ -221,7 +230,7 @@ def hf_config(shape: LlamaShape):
     return LlamaConfig(**keys)
 
 
-def build_random(shape: LlamaShape, precision: str, device: str, int8_threshold: float, seed: int) -> torch.nn.Module:
+def build_random(shape: LlamaShape, precision: str, device: str, int8_threshold: float, seed: int) -> PreTrainedModel:
     """The Llama architecture with random (normal, std 0.02) weights, built directly on `device`."""
     from transformers import LlamaForCausalLM
 
@@ -275,13 +284,13 @@ def _keys_to_not_convert(model) -> list[str]:
         from transformers.quantizers.base import get_keys_to_not_convert
     except ImportError:
         try:
-            from transformers.integrations import get_keys_to_not_convert
+            from transformers.integrations import get_keys_to_not_convert  # type: ignore[attr-defined,no-redef]  # transformers < 5
         except ImportError:
             return ["lm_head"]
     return get_keys_to_not_convert(model)
 
 
-def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: float) -> torch.nn.Module:
+def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: float) -> PreTrainedModel:
     from transformers import AutoModelForCausalLM
 
     qconfig = quantization_config(precision, int8_threshold)
@@ -302,7 +311,7 @@ def _from_checkpoint(path: str, precision: str, device: str, int8_threshold: flo
         raise ProfkitError(f"{option('model_path')} {path}: cannot load the checkpoint ({exc}); is it a complete Hugging Face folder?") from None
     if qconfig is not None:
         return model
-    model = model.to(device)
+    model = model.to(device)  # type: ignore[arg-type]  # transformers' @wraps(Module.to) types it as Module.to unbound
     quantize_with_torchao(model, precision)
     return model
 
@@ -336,9 +345,10 @@ def weights_bytes(model: torch.nn.Module) -> int:
     return total
 
 
-def _embedding_bytes(model: torch.nn.Module) -> int:
+def _embedding_bytes(model: PreTrainedModel) -> int:
     """Bytes of the token-embedding table, 0 when lm_head shares it (then every step reads it whole)."""
     embedding = model.get_input_embeddings().weight
+    assert isinstance(embedding, torch.Tensor), "an embedding's weight is a parameter"
     output = model.get_output_embeddings()
     if output is not None and output.weight is embedding:
         return 0
@@ -351,7 +361,7 @@ def stored_bytes(tensor: torch.Tensor) -> int:
     flatten = getattr(type(tensor), "__tensor_flatten__", None)
     if flatten is None or type(tensor) in (torch.Tensor, torch.nn.Parameter):
         return tensor.numel() * tensor.element_size()
-    names, _ = tensor.__tensor_flatten__()
+    names, _ = tensor.__tensor_flatten__()  # type: ignore[attr-defined]  # the subclasses define it (checked above)
     return sum(stored_bytes(inner) for inner in (getattr(tensor, n) for n in names) if isinstance(inner, torch.Tensor))
 
 

@@ -108,10 +108,11 @@ class Sampler:
 
     def sample(self) -> Sample:
         gpu = (None,) * 5
-        if self._handle is not None:
+        pynvml, handle = self._pynvml, self._handle  # a handle is only ever opened with pynvml
+        if pynvml is not None and handle is not None:
             try:
-                gpu = _read_gpu(self._pynvml, self._handle)
-            except self._pynvml.NVMLError:
+                gpu = _read_gpu(pynvml, handle)
+            except pynvml.NVMLError:
                 pass  # a query can fail transiently (e.g. power on some boards); keep the row
         return Sample(time.time(), *gpu, rss_bytes=self._process.memory_info().rss)
 
@@ -125,14 +126,14 @@ class Sampler:
     def peak_rss_bytes(self, t_start: float, t_end: float) -> int:
         """Largest sampled RSS in [t_start, t_end], and RSS now (the window may hold no sample)."""
         window = [s.rss_bytes for s in list(self.samples) if t_start <= s.t_unix_s <= t_end]
-        return max(window + [self._process.memory_info().rss])
+        return max([*window, self._process.memory_info().rss])
 
     def append_csv(self, path: Path) -> int:
         """Append the samples not yet written to `path` (created with its header row when absent),
         atomically: the file always holds whole rows, earlier ones -- also a previous run's -- kept.
         Returns the number of rows appended."""
         path = Path(path)
-        new = list(self.samples)[self._written:]
+        new = list(self.samples)[self._written :]
         header = ",".join(SAMPLE_COLUMNS) + "\n"
         try:
             existing = path.read_text(encoding="utf-8")

@@ -43,8 +43,9 @@ def profiler_activities(device: str) -> list:
     return [ProfilerActivity.CPU, ProfilerActivity.CUDA] if device == "cuda" else [ProfilerActivity.CPU]
 
 
-def profile_generation(loop, input_ids: torch.Tensor, decode_tokens: int, warmup_decode_tokens: int,
-                       device: str, trace_path: Path, metadata: dict) -> ProfiledRun:
+def profile_generation(
+    loop, input_ids: torch.Tensor, decode_tokens: int, warmup_decode_tokens: int, device: str, trace_path: Path, metadata: dict
+) -> ProfiledRun:
     """Trace one generation into `trace_path` (.pt.trace.json.gz, written atomically)."""
     raw = scratch_path(trace_path.parent, trace_path.name)
     export_s = 0.0
@@ -99,7 +100,7 @@ def set_trace_name(path: Path, name: str) -> bool:
             return False
         last = found[-1]
         f.seek(start)
-        f.write(tail[:last.start()] + b'"traceName": ' + json.dumps(name).encode() + tail[last.end():])
+        f.write(tail[: last.start()] + b'"traceName": ' + json.dumps(name).encode() + tail[last.end() :])
         f.truncate()
     return True
 

@@ -161,26 +161,30 @@ def default_run_id(model_name: str) -> str:
 def _say_where(cfg: RunConfig, device: str, shape: LlamaShape, reporter: SweepReporter) -> None:
     if device != "cpu":
         return
-    reporter.note("No CUDA GPU in use: running on the CPU "
-                  "(NVML off; memory = process RSS; compiled mode without CUDA graphs).")
+    reporter.note("No CUDA GPU in use: running on the CPU (NVML off; memory = process RSS; compiled mode without CUDA graphs).")
     if cfg.random_weights and cfg.model_config is None:
-        reporter.note(f"random weights of the {shape.name} model (the CPU default); "
-                      f"{option('model_config')} llama-3-8b forces the full size.")
+        reporter.note(f"random weights of the {shape.name} model (the CPU default); {option('model_config')} llama-3-8b forces the full size.")
     if shape.total_params > 1e9:
-        reporter.note(f"{shape.name} has {shape.total_params / 1e9:.1f}B parameters: on a CPU this is very slow; "
-                      f"{option('model_config')} tiny runs in seconds.")
+        reporter.note(
+            f"{shape.name} has {shape.total_params / 1e9:.1f}B parameters: on a CPU this is very slow; {option('model_config')} tiny runs in seconds."
+        )
 
 
 def _settings(cfg: RunConfig, device: str) -> dict:
-    return {**cfg.as_dict(), "resolved_device": device, "compile_mode": COMPILE_MODES[device],
-            "traced_decode_tokens": cfg.traced_decode_tokens, "trace_metadata_key": TRACE_METADATA_KEY}
+    return {
+        **cfg.as_dict(),
+        "resolved_device": device,
+        "compile_mode": COMPILE_MODES[device],
+        "traced_decode_tokens": cfg.traced_decode_tokens,
+        "trace_metadata_key": TRACE_METADATA_KEY,
+    }
 
 
 def _open_manifest(cfg: RunConfig, run_dir: Path, settings: dict, device: str, shape: LlamaShape) -> dict:
     """A new manifest, or with --resume the run's existing one (same measuring settings required)."""
     if cfg.resume:
         manifest = read_manifest(run_dir)
-        check_resumable(manifest, settings, RESUME_MUST_MATCH + ("resolved_device",))
+        check_resumable(manifest, settings, (*RESUME_MUST_MATCH, "resolved_device"))
         manifest["settings"] = merge_sweep_settings(manifest["settings"], settings)
         manifest.setdefault("resumed", []).append({"at": now_iso(), "host": host_name(), "torch": torch.__version__})
         _remove_scratch_files(run_dir)
@@ -224,8 +228,7 @@ def _run_precision(run: _Run, precision: str, specs: list[ConfigSpec]) -> None:
     _set_status(run, specs[0], STATUS_RUNNING)
     run.reporter.config_started(specs[0], f"loading {precision} model")
     try:
-        loaded = load_model(run.cfg.model_ref(run.device), not run.cfg.random_weights, precision, run.device,
-                            run.cfg.int8_threshold, run.cfg.seed)
+        loaded = load_model(run.cfg.model_ref(run.device), not run.cfg.random_weights, precision, run.device, run.cfg.int8_threshold, run.cfg.seed)
     except ProfkitError:
         raise  # a setup error (missing package, bad checkpoint) applies to the whole sweep
     except Exception as exc:  # noqa: BLE001 -- recorded per configuration, the sweep goes on
@@ -270,9 +273,13 @@ def is_oom(exc: BaseException) -> bool:
 def run_config(run: _Run, spec: ConfigSpec, loaded: LoadedModel) -> dict:
     """Measure one configuration; failures become the entry's status instead of propagating."""
     entry = config_entry(spec, status=STATUS_RUNNING)
-    entry.update(weights_bytes=loaded.weights_bytes, decode_weight_bytes=loaded.decode_weight_bytes,
-                 load_s=loaded.load_s, quantization=quantization_record(spec.precision, run.cfg.int8_threshold, spec.mode),
-                 t_start_unix_s=time.time())
+    entry.update(
+        weights_bytes=loaded.weights_bytes,
+        decode_weight_bytes=loaded.decode_weight_bytes,
+        load_s=loaded.load_s,
+        quantization=quantization_record(spec.precision, run.cfg.int8_threshold, spec.mode),
+        t_start_unix_s=time.time(),
+    )
     try:
         with inductor_settings(spec.precision, spec.mode):
             _measure(run, spec, loaded, entry)
@@ -326,9 +333,15 @@ def _profiled(run: _Run, spec: ConfigSpec, loop: GenerationLoop, input_ids: torc
     run.reporter.config_started(spec, "profiling")
     entry["trace_file"] = spec.trace_file
     with _layer_ranges(loop.model, run.cfg.layer_ranges, kineto=True):
-        return profile_generation(loop, input_ids, run.cfg.traced_decode_tokens, run.cfg.warmup_decode_tokens,
-                                  run.device, run.run_dir / spec.trace_file,
-                                  trace_metadata(run.manifest, {**entry, "status": STATUS_OK}))  # it is ok if the trace exists
+        return profile_generation(
+            loop,
+            input_ids,
+            run.cfg.traced_decode_tokens,
+            run.cfg.warmup_decode_tokens,
+            run.device,
+            run.run_dir / spec.trace_file,
+            trace_metadata(run.manifest, {**entry, "status": STATUS_OK}),
+        )  # it is ok if the trace exists
 
 
 @contextmanager

@@ -100,8 +100,7 @@ class TimingSummary:
         return asdict(self)
 
 
-def summarize(t: GenerationTiming, peak_gpu_mem_bytes: int | None, peak_rss_bytes: int | None,
-              warmup_s: float | None) -> TimingSummary:
+def summarize(t: GenerationTiming, peak_gpu_mem_bytes: int | None, peak_rss_bytes: int | None, warmup_s: float | None) -> TimingSummary:
     decode_s = sum(t.decode_step_ms) / 1e3
     total_s = t.prefill_ms / 1e3 + decode_s
     return TimingSummary(

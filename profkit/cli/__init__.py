@@ -22,6 +22,7 @@ app = typer.Typer(
     help="Where LLM inference time goes on NVIDIA GPUs, and what to change.",
 )
 
+
 @app.callback()
 def _root() -> None:
     """Where LLM inference time goes on NVIDIA GPUs, and what to change."""
@@ -70,7 +71,7 @@ _interrupted = False
 
 def _note_interrupt(signum, frame) -> None:
     """SIGINT: remember it (click hides it behind its own exit), then interrupt as Python does."""
-    global _interrupted
+    global _interrupted  # noqa: PLW0603 -- a signal handler can only leave its mark in module state
     _interrupted = True
     signal.default_int_handler(signum, frame)
 

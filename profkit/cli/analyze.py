@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,15 +16,30 @@ def register(app: typer.Typer) -> None:
 
 
 def analyze(
-    traces: list[Path] = typer.Argument(..., readable=False, help="Kineto trace files (.json, .json.gz) or directories of them (e.g. traces/<run-id>)."),  # the loader says what is wrong
-    json_out: Optional[str] = typer.Option(None, "--json", help="Write the JSON report (schema profkit.analyze/1) to FILE, or '-' for stdout."),
+    traces: list[Path] = typer.Argument(
+        ..., readable=False, help="Kineto trace files (.json, .json.gz) or directories of them (e.g. traces/<run-id>)."
+    ),  # the loader says what is wrong
+    json_out: str | None = typer.Option(None, "--json", help="Write the JSON report (schema profkit.analyze/1) to FILE, or '-' for stdout."),
     markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown report instead of the terminal one."),
-    gpu: Optional[str] = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
-    bandwidth_gbps: Optional[float] = typer.Option(None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."),
-    ceilings: Optional[Path] = typer.Option(None, "--ceilings", help="Run-results JSON with measured 'ceilings' (copy GB/s, matmul TFLOP/s) of the same GPU; MBU/MFU are then judged against them."),
-    no_cache: bool = typer.Option(False, "--no-cache", help="Read and analyze the trace files again instead of using the cache (parsed traces and their analyses)."),
-    hta: bool = typer.Option(False, "--hta", help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace."),
-    max_trace_bytes: Optional[str] = typer.Option(None, "--max-trace-bytes", metavar="SIZE", help=f"Refuse a trace whose JSON unpacks to more than SIZE (bytes, or e.g. 512MiB, 16GiB; default {format_bytes(DEFAULT_MAX_TRACE_BYTES)})."),
+    gpu: str | None = typer.Option(None, "--gpu", help="Catalog GPU to judge bandwidth/FLOPs against (default: matched from the trace)."),
+    bandwidth_gbps: float | None = typer.Option(None, "--bandwidth-gbps", help="Measured DRAM bandwidth ceiling in GB/s; overrides the catalog's spec figure."),
+    ceilings: Path | None = typer.Option(
+        None, "--ceilings", help="Run-results JSON with measured 'ceilings' (copy GB/s, matmul TFLOP/s) of the same GPU; MBU/MFU are then judged against them."
+    ),
+    no_cache: bool = typer.Option(
+        False, "--no-cache", help="Read and analyze the trace files again instead of using the cache (parsed traces and their analyses)."
+    ),
+    hta: bool = typer.Option(
+        False,
+        "--hta",
+        help="Also run HolisticTraceAnalysis' deeper analyses (temporal breakdown, idle-time cross-check, queue length). Slow: seconds per trace.",
+    ),
+    max_trace_bytes: str | None = typer.Option(
+        None,
+        "--max-trace-bytes",
+        metavar="SIZE",
+        help=f"Refuse a trace whose JSON unpacks to more than SIZE (bytes, or e.g. 512MiB, 16GiB; default {format_bytes(DEFAULT_MAX_TRACE_BYTES)}).",
+    ),
     strict: bool = typer.Option(False, "--strict", help="Stop at a trace file in a directory that cannot be read, instead of skipping it with a warning."),
 ) -> None:
     """Steps and phases, kernel categories, idle gaps and their causes, bandwidth, and a verdict per phase."""

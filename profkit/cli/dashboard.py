@@ -8,8 +8,6 @@ server, and no child is left behind.
 
 from __future__ import annotations
 
-from typing import Optional
-
 import typer
 
 DEFAULT_PORT = 8501
@@ -37,10 +35,12 @@ def _flag_value(value) -> str:
 def register(app: typer.Typer) -> None:
     @app.command("dashboard")
     def dashboard_command(
-        traces_dir: Optional[str] = typer.Argument(None, help="Folder of runs and traces (default: the bundled samples, or $PROFKIT_TRACES_DIR)."),
+        traces_dir: str | None = typer.Argument(None, help="Folder of runs and traces (default: the bundled samples, or $PROFKIT_TRACES_DIR)."),
         port: int = typer.Option(DEFAULT_PORT, "--port", help="Port to serve on."),
         headless: bool = typer.Option(False, "--headless", help="Do not open a browser window (servers, CI)."),
-        address: str = typer.Option(DEFAULT_ADDRESS, "--address", help="Address to listen on; 0.0.0.0 serves other machines too (the app then shows this folder to them)."),
+        address: str = typer.Option(
+            DEFAULT_ADDRESS, "--address", help="Address to listen on; 0.0.0.0 serves other machines too (the app then shows this folder to them)."
+        ),
     ) -> None:
         """Open the dashboard: runs, run detail, compare and recommend pages over TRACES_DIR."""
         import os

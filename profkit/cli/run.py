@@ -7,12 +7,15 @@ Leaves `<out>/<run-id>/` with one `.pt.trace.json.gz` per configuration, `manife
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import typer
 
 from profkit.capture.config import DEVICES, MODES, PRECISIONS, RunConfig
 from profkit.errors import ProfkitError
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 _DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
 SUMMARY_WIDTH = 160  # columns of the summary table when stdout is not a terminal
@@ -61,38 +64,67 @@ def build_config(*, model: str | None, random_weights: bool, model_config: str |
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_command(
-        model: Optional[str] = typer.Option(None, "--model", help="Local Hugging Face checkpoint folder, loaded with from_pretrained."),
-        random_weights: bool = typer.Option(False, "--random-weights", help="Random weights of --model-config's shape (the default without --model); no download."),
-        model_config: Optional[str] = typer.Option(None, "--model-config", help="Shape for random weights: llama-3-8b (default on GPU), tiny (default on CPU), or a config.json path."),
-        precisions: str = typer.Option(_csv(_DEFAULTS["precisions"]), "--precisions", help=f"Comma list of {', '.join(PRECISIONS)} (int8 = bitsandbytes LLM.int8; int8wo/int4wo/fp8 = torchao; int4wo and fp8 need a CUDA GPU)."),
+        model: str | None = typer.Option(None, "--model", help="Local Hugging Face checkpoint folder, loaded with from_pretrained."),
+        random_weights: bool = typer.Option(
+            False, "--random-weights", help="Random weights of --model-config's shape (the default without --model); no download."
+        ),
+        model_config: str | None = typer.Option(
+            None, "--model-config", help="Shape for random weights: llama-3-8b (default on GPU), tiny (default on CPU), or a config.json path."
+        ),
+        precisions: str = typer.Option(
+            _csv(_DEFAULTS["precisions"]),
+            "--precisions",
+            help=f"Comma list of {', '.join(PRECISIONS)} (int8 = bitsandbytes LLM.int8; int8wo/int4wo/fp8 = torchao; int4wo and fp8 need a CUDA GPU).",
+        ),
         batch_sizes: str = typer.Option(_csv(_DEFAULTS["batch_sizes"]), "--batch-sizes", help="Comma list of batch sizes."),
-        modes: str = typer.Option(_csv(_DEFAULTS["modes"]), "--mode", help=f"Comma list of {', '.join(MODES)} (compiled = static KV cache + torch.compile, CUDA graphs on GPU)."),
+        modes: str = typer.Option(
+            _csv(_DEFAULTS["modes"]), "--mode", help=f"Comma list of {', '.join(MODES)} (compiled = static KV cache + torch.compile, CUDA graphs on GPU)."
+        ),
         prompt_len: int = typer.Option(_DEFAULTS["prompt_len"], "--prompt-len", help="Prompt tokens per sequence."),
-        new_tokens: int = typer.Option(_DEFAULTS["new_tokens"], "--new-tokens", help="Tokens generated per sequence in the timed run (1 from prefill + decode steps)."),
-        profile_steps: int = typer.Option(_DEFAULTS["profile_steps"], "--profile-steps", help="Decode tokens traced after the prefill step (capped at --new-tokens - 1)."),
-        int8_threshold: float = typer.Option(_DEFAULTS["int8_threshold"], "--int8-threshold", help="LLM.int8 outlier threshold (BitsAndBytesConfig.llm_int8_threshold)."),
+        new_tokens: int = typer.Option(
+            _DEFAULTS["new_tokens"], "--new-tokens", help="Tokens generated per sequence in the timed run (1 from prefill + decode steps)."
+        ),
+        profile_steps: int = typer.Option(
+            _DEFAULTS["profile_steps"], "--profile-steps", help="Decode tokens traced after the prefill step (capped at --new-tokens - 1)."
+        ),
+        int8_threshold: float = typer.Option(
+            _DEFAULTS["int8_threshold"], "--int8-threshold", help="LLM.int8 outlier threshold (BitsAndBytesConfig.llm_int8_threshold)."
+        ),
         device: str = typer.Option(_DEFAULTS["device"], "--device", help=f"{' | '.join(DEVICES)}."),
         seed: int = typer.Option(_DEFAULTS["seed"], "--seed", help="Seed for random weights and prompt ids."),
-        prompt_text: Optional[str] = typer.Option(None, "--prompt-text", help="Prompt text for the checkpoint's tokenizer (repeated/cut to --prompt-len); default random ids."),
+        prompt_text: str | None = typer.Option(
+            None, "--prompt-text", help="Prompt text for the checkpoint's tokenizer (repeated/cut to --prompt-len); default random ids."
+        ),
         layer_ranges: bool = typer.Option(False, "--layer-ranges", help="Also annotate every decoder layer (NVTX + record_function; eager only)."),
         out: str = typer.Option(_DEFAULTS["out_dir"], "--out", help="Folder for run folders."),
-        run_id: Optional[str] = typer.Option(None, "--run-id", help="Run folder name (default: time stamp + model)."),
+        run_id: str | None = typer.Option(None, "--run-id", help="Run folder name (default: time stamp + model)."),
         resume: bool = typer.Option(False, "--resume", help="Continue --run-id, skipping configurations already recorded as ok."),
     ) -> None:
         """Run Llama inference across precisions x batch sizes x modes; write traces + manifest."""
         cfg = build_config(
-            model=model, random_weights=random_weights, model_config=model_config, precisions=precisions,
-            batch_sizes=batch_sizes, modes=modes, prompt_len=prompt_len, new_tokens=new_tokens,
-            profile_steps=profile_steps, int8_threshold=int8_threshold, device=device, seed=seed,
-            prompt_text=prompt_text, layer_ranges=layer_ranges, out_dir=out, run_id=run_id, resume=resume,
+            model=model,
+            random_weights=random_weights,
+            model_config=model_config,
+            precisions=precisions,
+            batch_sizes=batch_sizes,
+            modes=modes,
+            prompt_len=prompt_len,
+            new_tokens=new_tokens,
+            profile_steps=profile_steps,
+            int8_threshold=int8_threshold,
+            device=device,
+            seed=seed,
+            prompt_text=prompt_text,
+            layer_ranges=layer_ranges,
+            out_dir=out,
+            run_id=run_id,
+            resume=resume,
         )
         import sys
 
         from rich.console import Console
 
-        from profkit.capture.sweep import run_sweep
-
-        from profkit.capture.sweep import SweepInterrupted
+        from profkit.capture.sweep import SweepInterrupted, run_sweep
 
         console = Console(stderr=True)
         try:
@@ -119,10 +151,14 @@ class _ProgressReporter:
 
         self.console = console
         self.progress = Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, transient=False,
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
         )
-        self.task = None
+        self.task: TaskID | None = None  # the bar, once the sweep has started
 
     def __enter__(self):
         return self
@@ -142,11 +178,13 @@ class _ProgressReporter:
         self.progress.start()
 
     def config_started(self, spec, what: str) -> None:
+        assert self.task is not None, "the sweep starts before its configurations"
         self.progress.update(self.task, description=f"{spec.name}: {what}")
 
     def config_done(self, spec, entry: dict) -> None:
         if entry["status"] != "ok":
             self.console.print(f"[red]{spec.name}: {entry['status']}[/red] {entry['error']}")
+        assert self.task is not None, "the sweep starts before its configurations"
         self.progress.update(self.task, advance=1, description="sweep")
 
 

@@ -210,15 +210,38 @@ def _run_extras(root: Path, ref: str):
     from profkit.store.extras import run_extras as extras_of
 
     run, _ = _index(root)[ref]
-    results = next((r for r in listing(root).results if run.timings_from and Path(r.path).name == run.timings_from
-                    and Path(r.path).parent == Path(run.path).parent), None)
+    results = next(
+        (r for r in listing(root).results if run.timings_from and Path(r.path).name == run.timings_from and Path(r.path).parent == Path(run.path).parent), None
+    )
     return extras_of(run, results)
 
 
 # ---- the runs listing -------------------------------------------------------------------------
 #: Columns of the runs table, in order (the trace ref last; the page hides it).
-RUN_COLUMNS = ("run", "GPU", "precision", "batch", "mode", "decode tok/s", "TPOT ms", "TTFT ms", "driver", "CUDA runtime", "HIP runtime",
-               "torch", "transformers", "bitsandbytes", "prompt", "model", "rank", "status", "kind", "created", "timings from", "trace")
+RUN_COLUMNS = (
+    "run",
+    "GPU",
+    "precision",
+    "batch",
+    "mode",
+    "decode tok/s",
+    "TPOT ms",
+    "TTFT ms",
+    "driver",
+    "CUDA runtime",
+    "HIP runtime",
+    "torch",
+    "transformers",
+    "bitsandbytes",
+    "prompt",
+    "model",
+    "rank",
+    "status",
+    "kind",
+    "created",
+    "timings from",
+    "trace",
+)
 
 
 @st.cache_data(ttl=RUNS_TTL_S, show_spinner="Listing runs…")
@@ -240,18 +263,32 @@ def runs_table(root: Path):
     for run in found.runs:
         configs = run.configs or [None]
         for c in configs:
-            rows.append({
-                "run": display(run.run_id), "kind": run.kind, "created": run.created,
-                "GPU": run.gpu_name or ("CPU" if run.device == "cpu" else None), "driver": run.driver_version,
-                "CUDA runtime": run.cuda_runtime, "HIP runtime": run.hip_runtime, "torch": run.torch, "transformers": run.transformers,
-                "bitsandbytes": run.bitsandbytes, "model": run.model,
-                "rank": f"{run.rank} of {run.world_size}" if run.rank is not None and run.world_size and run.world_size > 1 else None,
-                "precision": c.precision if c else None, "batch": c.batch_size if c else None, "prompt": c.prompt_len if c else None,
-                "mode": c.mode if c else None, "status": c.status if c else run.state,
-                "decode tok/s": c.decode_tokens_per_s if c else None, "TPOT ms": c.tpot_median_ms if c else None,
-                "TTFT ms": c.ttft_ms if c else None, "timings from": display(c.timings_from) if c and c.timings_from else "",
-                "trace": display(_rel(found.root, c.trace_path)) if c and c.trace_path else None,
-            })
+            rows.append(
+                {
+                    "run": display(run.run_id),
+                    "kind": run.kind,
+                    "created": run.created,
+                    "GPU": run.gpu_name or ("CPU" if run.device == "cpu" else None),
+                    "driver": run.driver_version,
+                    "CUDA runtime": run.cuda_runtime,
+                    "HIP runtime": run.hip_runtime,
+                    "torch": run.torch,
+                    "transformers": run.transformers,
+                    "bitsandbytes": run.bitsandbytes,
+                    "model": run.model,
+                    "rank": f"{run.rank} of {run.world_size}" if run.rank is not None and run.world_size and run.world_size > 1 else None,
+                    "precision": c.precision if c else None,
+                    "batch": c.batch_size if c else None,
+                    "prompt": c.prompt_len if c else None,
+                    "mode": c.mode if c else None,
+                    "status": c.status if c else run.state,
+                    "decode tok/s": c.decode_tokens_per_s if c else None,
+                    "TPOT ms": c.tpot_median_ms if c else None,
+                    "TTFT ms": c.ttft_ms if c else None,
+                    "timings from": display(c.timings_from) if c and c.timings_from else "",
+                    "trace": display(_rel(found.root, c.trace_path)) if c and c.trace_path else None,
+                }
+            )
     table = pd.DataFrame(rows, columns=list(RUN_COLUMNS))
     table.attrs["skipped"] = [str(s) for s in found.skipped]
     table.attrs["warnings"] = [w for w in problem_lines(found, found.runs) if w not in table.attrs["skipped"]]
@@ -272,7 +309,7 @@ def default_pair(root: Path) -> tuple[str, str] | None:
     if len(table) < 2:
         return None
     workload = ["model", "precision", "batch", "prompt", "mode"]
-    setup = workload + ["GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
+    setup = [*workload, "GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
     for keys in (setup, workload):
         for _, group in table.groupby(keys, sort=False, dropna=False):
             if len(group) >= 2 and (keys is setup or group[setup].drop_duplicates().shape[0] > 1):

@@ -72,7 +72,7 @@ def analyze_upload(name: str, data: bytes):
             raise ProfkitError(f"{name}: {exc.problem}") from None
         except ProfkitError as exc:
             raise ProfkitError(f"{name}: {exc}") from None
-        except Exception as exc:  # a JSON document that is not a usable trace: say so, don't show a traceback
+        except Exception as exc:  # noqa: BLE001 -- a JSON document that is not a usable trace: say so, don't show a traceback
             raise ProfkitError(f"{name}: could not be analyzed as a torch.profiler trace ({type(exc).__name__}: {exc})") from None
     trace.path = analysis.metadata.path = f"upload:{name}"
     analysis.metadata.trace_name = name

@@ -23,7 +23,7 @@ def trace_picker(root: Path, label: str, current: str | None, key: str) -> str |
     """A selectbox over every trace ref (directory traces, then this session's uploads)."""
     refs = data.trace_refs(root) + list(state.uploads())
     if current and current not in refs:
-        refs = [current] + refs  # e.g. a deep link; validated (and refused if bad) when loaded
+        refs = [current, *refs]  # e.g. a deep link; validated (and refused if bad) when loaded
     if not refs:
         return None
     index = refs.index(current) if current in refs else 0
@@ -78,9 +78,8 @@ def table(rows, columns: dict, **kwargs) -> None:
     records = [{head: (r.get(attr) if isinstance(r, dict) else getattr(r, attr, None)) for attr, (head, _) in specs.items()} for r in rows]
     frame = pd.DataFrame.from_records(records, columns=[head for head, _ in specs.values()])
     config = {}
-    for head, fmt in specs.values():
-        if fmt is None and pd.api.types.is_float_dtype(frame[head]):
-            fmt = "%.2f"
+    for head, given in specs.values():
+        fmt = "%.2f" if given is None and pd.api.types.is_float_dtype(frame[head]) else given
         if fmt is not None:
             config[head] = st.column_config.NumberColumn(head, format=fmt)
     st.dataframe(frame, hide_index=True, column_config=config, **kwargs)

@@ -35,8 +35,16 @@ _DTYPE_ALIASES = {
     "bf16": ("bf16", "bfloat16", "c10::bfloat16", "torch.bfloat16"),
     "fp16": ("fp16", "float16", "half", "c10::half", "torch.float16", "torch.half", "f16"),
     "fp8": (
-        "fp8", "float8", "float8_e4m3fn", "float8_e5m2", "c10::float8_e4m3fn", "c10::float8_e5m2",
-        "torch.float8_e4m3fn", "torch.float8_e5m2", "e4m3", "e5m2",
+        "fp8",
+        "float8",
+        "float8_e4m3fn",
+        "float8_e5m2",
+        "c10::float8_e4m3fn",
+        "c10::float8_e5m2",
+        "torch.float8_e4m3fn",
+        "torch.float8_e5m2",
+        "e4m3",
+        "e5m2",
     ),
     "fp4": ("fp4", "mxfp4", "nvfp4", "e2m1", "float4_e2m1fn_x2", "c10::float4_e2m1fn_x2"),
     "int8": ("int8", "char", "c10::char", "signed char", "torch.int8", "i8", "s8"),
@@ -139,14 +147,22 @@ _ENTRIES = (
     GpuSpec("h100-sxm", "NVIDIA H100 80GB SXM", _HOPPER_80GB_BYTES, 3352.0, dict(_HOPPER_SXM), 132),
     # NVIDIA H100 datasheet (PCIe): 80GB HBM2e, 2.0 TB/s, 114 SMs, FP32 51.2, TF32 378, BF16 756, FP8/INT8 1,513 dense.
     GpuSpec(
-        "h100-pcie", "NVIDIA H100 80GB PCIe", _HOPPER_80GB_BYTES, 2039.0,
-        {"fp32": 51.2, "tf32": 378.0, "bf16": 756.0, "fp16": 756.0, "fp8": 1513.0, "int8": 1513.0}, 114,
+        "h100-pcie",
+        "NVIDIA H100 80GB PCIe",
+        _HOPPER_80GB_BYTES,
+        2039.0,
+        {"fp32": 51.2, "tf32": 378.0, "bf16": 756.0, "fp16": 756.0, "fp8": 1513.0, "int8": 1513.0},
+        114,
     ),
     # NVIDIA H100 datasheet (NVL): 94GB HBM3, 3.9 TB/s, 132 SMs, FP32 60, TF32 417.5, BF16 835.5, FP8/INT8 1,670.5
     # dense (half the datasheet's sparse 835/1,671/3,341). Memory: nvidia-smi's 95830 MiB.
     GpuSpec(
-        "h100-nvl", "NVIDIA H100 NVL", 95_830 * _MIB, 3900.0,
-        {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5, "fp8": 1670.5, "int8": 1670.5}, 132,
+        "h100-nvl",
+        "NVIDIA H100 NVL",
+        95_830 * _MIB,
+        3900.0,
+        {"fp32": 60.0, "tf32": 417.5, "bf16": 835.5, "fp16": 835.5, "fp8": 1670.5, "int8": 1670.5},
+        132,
     ),
     # NVIDIA H200 datasheet (SXM): 141GB HBM3e, 4.8 TB/s, H100 SXM compute; memory measured (our h200 trace).
     GpuSpec("h200", "NVIDIA H200", 150_109_880_320, 4800.0, dict(_HOPPER_SXM), 132),
@@ -160,26 +176,42 @@ _ENTRIES = (
     # NVIDIA HGX B200 datasheet (per GPU, dense = half the sparse figures): 180GB HBM3e, 8 TB/s, 148 SMs,
     # FP32 75, TF32 1,100, BF16/FP16 2,250, FP8/INT8 4,500, FP4 9,000. Memory measured (traces/external b200 trace).
     GpuSpec(
-        "b200", "NVIDIA B200", 191_503_138_816, 8000.0,
-        {"fp32": 75.0, "tf32": 1100.0, "bf16": 2250.0, "fp16": 2250.0, "fp8": 4500.0, "int8": 4500.0, "fp4": 9000.0}, 148,
+        "b200",
+        "NVIDIA B200",
+        191_503_138_816,
+        8000.0,
+        {"fp32": 75.0, "tf32": 1100.0, "bf16": 2250.0, "fp16": 2250.0, "fp8": 4500.0, "int8": 4500.0, "fp4": 9000.0},
+        148,
     ),
     # NVIDIA GB200 NVL72 datasheet (per GPU, dense): 186GB HBM3e, 8 TB/s, FP32 80, TF32 1,250, BF16/FP16 2,500,
     # FP8/INT8 5,000, FP4 10,000; 148 SMs. Memory: nvidia-smi's 189471 MiB.
     GpuSpec(
-        "gb200", "NVIDIA GB200", 189_471 * _MIB, 8000.0,
-        {"fp32": 80.0, "tf32": 1250.0, "bf16": 2500.0, "fp16": 2500.0, "fp8": 5000.0, "int8": 5000.0, "fp4": 10000.0}, 148,
+        "gb200",
+        "NVIDIA GB200",
+        189_471 * _MIB,
+        8000.0,
+        {"fp32": 80.0, "tf32": 1250.0, "bf16": 2500.0, "fp16": 2500.0, "fp8": 5000.0, "int8": 5000.0, "fp4": 10000.0},
+        148,
     ),
     # NVIDIA L4 datasheet: 24GB GDDR6, 300 GB/s, 58 SMs, FP32 30.3, TF32 60, BF16 121, FP8/INT8 242.5 dense;
     # memory = nvidia-smi's 23034 MiB (ECC on).
     GpuSpec(
-        "l4", "NVIDIA L4", 23_034 * _MIB, 300.0,
-        {"fp32": 30.3, "tf32": 60.0, "bf16": 121.0, "fp16": 121.0, "fp8": 242.5, "int8": 242.5}, 58,
+        "l4",
+        "NVIDIA L4",
+        23_034 * _MIB,
+        300.0,
+        {"fp32": 30.3, "tf32": 60.0, "bf16": 121.0, "fp16": 121.0, "fp8": 242.5, "int8": 242.5},
+        58,
     ),
     # NVIDIA L40S datasheet: 48GB GDDR6, 864 GB/s, 142 SMs, FP32 91.6, TF32 183, BF16 362, FP8/INT8 733 dense;
     # memory = nvidia-smi's 46068 MiB (ECC on).
     GpuSpec(
-        "l40s", "NVIDIA L40S", 46_068 * _MIB, 864.0,
-        {"fp32": 91.6, "tf32": 183.0, "bf16": 362.0, "fp16": 362.0, "fp8": 733.0, "int8": 733.0}, 142,
+        "l40s",
+        "NVIDIA L40S",
+        46_068 * _MIB,
+        864.0,
+        {"fp32": 91.6, "tf32": 183.0, "bf16": 362.0, "fp16": 362.0, "fp8": 733.0, "int8": 733.0},
+        142,
     ),
     # AMD Instinct MI210 data sheet: 64GB HBM2e, 1.6 TB/s, 104 CUs, FP32 vector 22.6, FP16/BF16 181, INT8 181 TOPS.
     # Memory measured (TraceLens mi210 gpu_only trace).
@@ -198,8 +230,12 @@ _ENTRIES = (
     # AMD Instinct MI355X data sheet (dense = half the sparse figures): 288GB HBM3E, 8 TB/s, 256 CUs, FP32 vector
     # 157.3, FP16/BF16 2,516.6, FP8/INT8 5,033.2, MXFP4 10,066.4. Memory: 288 GiB less the MI300X's reserve (estimated).
     GpuSpec(
-        "mi355x", "AMD Instinct MI355X", 288 * 1024**3 - (192 * 1024**3 - _MI300X_BYTES), 8000.0,
-        {"fp32": 157.3, "bf16": 2516.6, "fp16": 2516.6, "fp8": 5033.2, "int8": 5033.2, "fp4": 10066.4}, 256,
+        "mi355x",
+        "AMD Instinct MI355X",
+        288 * 1024**3 - (192 * 1024**3 - _MI300X_BYTES),
+        8000.0,
+        {"fp32": 157.3, "bf16": 2516.6, "fp16": 2516.6, "fp8": 5033.2, "int8": 5033.2, "fp4": 10066.4},
+        256,
     ),
 )
 
@@ -236,8 +272,7 @@ _ALIASES = {
 
 def _squash(text: str) -> str:
     text = text.lower().strip()
-    if text.startswith("nvidia"):
-        text = text[len("nvidia"):]
+    text = text.removeprefix("nvidia")
     return "".join(ch for ch in text if ch.isalnum())
 
 
@@ -280,7 +315,7 @@ def identify_gpu(device_name: str, total_mem_bytes: int | None = None, sm_count:
     if key is not None:
         return GpuMatch(GPU_CATALOG[key], "name")
     hits = _match_by_numbers(total_mem_bytes, sm_count)
-    if hits:
+    if hits and total_mem_bytes:  # (hits need the memory size)
         names = " or ".join(h.name for h in hits)
         same = " (the same datasheet figures)" if len(hits) > 1 else ""
         return GpuMatch(hits[0], "SM count and memory", f"{sm_count} SMs/CUs and {total_mem_bytes / 2**30:.0f} GiB: {names}{same}")

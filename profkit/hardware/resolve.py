@@ -81,7 +81,7 @@ def gpu_with_numbers(gpu: str, bandwidth_gbps: float | None = None, memory_gb: f
             raise ProfkitError(f"{option(name)} must be a positive number, got {value}")
     if all(v is None for v in given.values()):
         return spec
-    peaks = {key: peak_tflops for key in DTYPE_KEYS} if peak_tflops is not None else None
+    peaks = dict.fromkeys(DTYPE_KEYS, peak_tflops) if peak_tflops is not None else None
     spec = with_measured(spec, bandwidth_gbps=bandwidth_gbps, peak_tflops=peaks)
     if memory_gb is not None:
         spec = replace(spec, memory_bytes=int(memory_gb * 1e9))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from profkit.analyses.kernels import CATEGORY_LABELS
+from profkit.analyses.kernels import CATEGORY_LABELS, KernelBreakdown
+from profkit.analyses.steps import Step
 from profkit.analyses.summary import TraceAnalysis
-from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.report.tables import Section, fmt, pct, shorten
+from profkit.trace.metadata import cuda_version_text, hip_version_text
 
 PHASE_ORDER = ("prefill", "decode")
 
@@ -22,14 +23,14 @@ def sections(a: TraceAnalysis) -> list[Section]:
         out.append(Section("Warnings", notes=list(a.warnings)))
     out.append(_steps(a))
     if a.whole_trace is not None and a.step_source.steps != "window":
-        out.append(_whole_trace(a))
+        out.append(_whole_trace(a, a.whole_trace))
     out.append(_phases(a))
     out.append(Section("Verdicts", notes=[f"[{r.verdict.bound or 'n/a'}] {r.verdict.sentence}" for r in a.phases.values()]))
     if a.has_gpu_activity:
         for name, r in a.phases.items():
             out.append(_categories(name, r))
         if a.pretrace and a.whole_trace_categories:
-            out.append(_whole_categories(a))
+            out.append(_whole_categories(a.whole_trace_categories))
         for name in _main_phases(a):
             out.append(_top_kernels(name, a.phases[name]))
         out.append(_idle(a))
@@ -50,11 +51,21 @@ def _main_phases(a: TraceAnalysis) -> list[str]:
 
 def _metadata(a: TraceAnalysis) -> Section:
     m = a.metadata
-    rows = [["GPU", f"{m.gpu_name or 'none recorded'}" + (f" ({m.sm_count} SMs, {m.memory_bytes / 2**30:.1f} GiB, cc {m.compute_capability})" if m.memory_bytes else "")]]
+    rows = [
+        [
+            "GPU",
+            f"{m.gpu_name or 'none recorded'}"
+            + (f" ({m.sm_count} SMs, {m.memory_bytes / 2**30:.1f} GiB, cc {m.compute_capability})" if m.memory_bytes else ""),
+        ]
+    ]
     if m.platform == "ROCm" or m.hip_runtime_version or m.hip_driver_version:
-        rows.append(["HIP driver / runtime / roctracer", f"{hip_version(m.hip_driver_version)} / {hip_version(m.hip_runtime_version)} / {m.roctracer_version or 'n/a'}"])
+        rows.append(
+            ["HIP driver / runtime / roctracer", f"{hip_version(m.hip_driver_version)} / {hip_version(m.hip_runtime_version)} / {m.roctracer_version or 'n/a'}"]
+        )
     if m.platform != "ROCm":
-        rows.append(["CUDA driver / runtime / CUPTI", f"{cuda_version(m.cuda_driver_version)} / {cuda_version(m.cuda_runtime_version)} / {m.cupti_version or 'n/a'}"])
+        rows.append(
+            ["CUDA driver / runtime / CUPTI", f"{cuda_version(m.cuda_driver_version)} / {cuda_version(m.cuda_runtime_version)} / {m.cupti_version or 'n/a'}"]
+        )
     rows.append(["Catalog match", _catalog_text(m)])
     rows.append(["Steps from", f"{a.step_source.steps}; phases from {a.step_source.phases}" + (f" (serving engine: {m.engine})" if m.engine else "")])
     if m.rank is not None:
@@ -66,7 +77,11 @@ def _metadata(a: TraceAnalysis) -> Section:
 
 def _catalog_text(m) -> str:
     if not m.gpu_spec_key:
-        return "none: GPU not in the catalog, so peak bandwidth, MBU and MFU are unknown (give --bandwidth-gbps X)" if m.gpu_name is not None else "none (no GPU recorded)"
+        return (
+            "none: GPU not in the catalog, so peak bandwidth, MBU and MFU are unknown (give --bandwidth-gbps X)"
+            if m.gpu_name is not None
+            else "none (no GPU recorded)"
+        )
     how = {"name": "", "given": ", as given", "SM count and memory": f", matched by {m.gpu_match_note}"}.get(m.gpu_match, "")
     return f"{m.gpu_spec_key} — peak DRAM {m.peak_bandwidth_gbps:,.0f} GB/s ({m.peak_source}{how})"
 
@@ -98,28 +113,37 @@ def _steps(a: TraceAnalysis) -> Section:
     engine = any(s.tokens is not None or s.batch_size is not None for s in a.steps)
     rows = []
     for s in a.steps:
-        row = [shorten(s.name, 40), s.phase, fmt(s.wall_ms), fmt(s.gpu_busy_ms), fmt(s.idle_fraction, 3), fmt(s.kernels), fmt(s.sync_calls), fmt(s.d2h_copies), fmt(s.graph_launches)]
+        row = [
+            shorten(s.name, 40),
+            s.phase,
+            fmt(s.wall_ms),
+            fmt(s.gpu_busy_ms),
+            fmt(s.idle_fraction, 3),
+            fmt(s.kernels),
+            fmt(s.sync_calls),
+            fmt(s.d2h_copies),
+            fmt(s.graph_launches),
+        ]
         if engine:
             row += [fmt(s.batch_size), fmt(s.tokens), fmt(s.context_tokens)]
-        rows.append(row + ["OUTLIER" if s.outlier else ""])
+        rows.append([*row, "OUTLIER" if s.outlier else ""])
     notes = [f"{s.name}: {s.outlier_reason}; excluded from steady-state figures" for s in a.steps if s.outlier]
     headers = ["step", "phase", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "D2H", "graphs"]
     if engine:
         headers += ["batch", "tokens", "KV tokens read"]
         notes.append("batch, tokens and KV tokens read as the serving engine annotated each step (vLLM execute_context_..., SGLang step[...])")
-    return Section("Steps", headers + [""], rows, notes, right_align_from=2)
+    return Section("Steps", [*headers, ""], rows, notes, right_align_from=2)
 
 
-def _whole_trace(a: TraceAnalysis) -> Section:
-    w = a.whole_trace
+def _whole_trace(a: TraceAnalysis, w: Step) -> Section:
     rows = [["whole trace", fmt(w.wall_ms), fmt(w.gpu_busy_ms), fmt(w.idle_fraction, 3), fmt(w.kernels), fmt(w.sync_calls), fmt(w.graph_launches)]]
     notes = ["From the first to the last event of any kind; kernels = launched while recording (kernels without a launch record belong to no window)."]
     if a.pretrace:
         p = a.pretrace
         notes.append(
-            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) have no launch record "
-            "(launched before recording began, or no launch calls recorded): counted in GPU busy time, not in any step's kernels; the whole-trace idle split "
-            "follows HTA (it drops them when the trace has two or more ProfilerSteps)."
+            f"{p.kernels} kernels ({p.activities} GPU activities, {p.gpu_ms:.2f} ms of GPU time, the last ending at {p.last_end_ms:.1f} ms) "
+            "have no launch record (launched before recording began, or no launch calls recorded): counted in GPU busy time, not in any step's kernels; "
+            "the whole-trace idle split follows HTA (it drops them when the trace has two or more ProfilerSteps)."
         )
     return Section("Whole trace", ["window", "wall ms", "GPU busy ms", "idle", "kernels", "syncs", "graphs"], rows, notes, right_align_from=1)
 
@@ -151,10 +175,15 @@ def _phases(a: TraceAnalysis) -> Section:
         ]
         rows.append(row)
     notes = [f"{name}: bytes {r.bandwidth.bytes_source}" for name, r in a.phases.items() if r.bandwidth and r.bandwidth.bytes_source != "shapes"]
-    notes += [f"{name}: {r.bandwidth.kv_source}" for name, r in a.phases.items() if r.bandwidth and r.bandwidth.kv_source and r.bandwidth.kv_read_bytes_per_step]
+    notes += [
+        f"{name}: {r.bandwidth.kv_source}" for name, r in a.phases.items() if r.bandwidth and r.bandwidth.kv_source and r.bandwidth.kv_read_bytes_per_step
+    ]
     notes.append("Medians over steady steps (outliers excluded); GB/s and MBU over GPU busy time; MFU against the dense tensor peak of the GEMM dtype.")
     if tokens:
-        notes.append("tok/step and tok/s as the serving engine annotated them: in decode one token per sequence, so tok/s is the batch's decode throughput and the step wall time its per-token latency.")
+        notes.append(
+            "tok/step and tok/s as the serving engine annotated them: in decode one token per sequence, so tok/s is the batch's decode throughput and the "
+            "step wall time its per-token latency."
+        )
     headers = ["phase", "steady", "wall ms", "wall p90", "busy ms", "idle", "kernels", "syncs", "D2H"]
     if tokens:
         headers += ["tok/step", "tok/s"]
@@ -163,29 +192,69 @@ def _phases(a: TraceAnalysis) -> Section:
 
 
 def _categories(name: str, r) -> Section:
-    rows = [[CATEGORY_LABELS[c.category], fmt(c.per_step_ms, 3), fmt(c.count / max(r.kernels.steps, 1), 0), fmt(c.mean_us, 1), pct(c.share)] for c in r.kernels.categories]
+    rows = [
+        [CATEGORY_LABELS[c.category], fmt(c.per_step_ms, 3), fmt(c.count / max(r.kernels.steps, 1), 0), fmt(c.mean_us, 1), pct(c.share)]
+        for c in r.kernels.categories
+    ]
     return Section(f"Kernel time by category — {name} (per step)", ["category", "ms/step", "launches/step", "mean us", "share"], rows)
 
 
-def _whole_categories(a: TraceAnalysis) -> Section:
-    k = a.whole_trace_categories
+def _whole_categories(k: KernelBreakdown) -> Section:
     rows = [[CATEGORY_LABELS[c.category], fmt(c.total_ms, 3), fmt(c.count), fmt(c.mean_us, 1), pct(c.share)] for c in k.categories]
     return Section("Kernel time by category — whole trace (pre-trace kernels included)", ["category", "total ms", "launches", "mean us", "share"], rows)
 
 
 def _top_kernels(name: str, r) -> Section:
-    rows = [[shorten(k.kernel, 48), k.category, shorten(" > ".join(k.op_path.split(" > ")[-2:]), 60), shorten(k.input_dims, 36), fmt(k.total_ms / max(r.kernels.steps, 1), 3), fmt(k.count // max(r.kernels.steps, 1)), fmt(k.mean_us, 1), pct(k.share)] for k in r.kernels.top[:10]]
-    return Section(f"Top kernels — {name} (per step)", ["kernel", "category", "launched by", "input dims", "ms/step", "calls/step", "mean us", "share"], rows, right_align_from=4)
+    rows = [
+        [
+            shorten(k.kernel, 48),
+            k.category,
+            shorten(" > ".join(k.op_path.split(" > ")[-2:]), 60),
+            shorten(k.input_dims, 36),
+            fmt(k.total_ms / max(r.kernels.steps, 1), 3),
+            fmt(k.count // max(r.kernels.steps, 1)),
+            fmt(k.mean_us, 1),
+            pct(k.share),
+        ]
+        for k in r.kernels.top[:10]
+    ]
+    return Section(
+        f"Top kernels — {name} (per step)",
+        ["kernel", "category", "launched by", "input dims", "ms/step", "calls/step", "mean us", "share"],
+        rows,
+        right_align_from=4,
+    )
 
 
 def _idle(a: TraceAnalysis) -> Section:
     rows = []
     for name, r in a.phases.items():
         for s in r.causes.streams if r.causes else []:
-            rows.append([name, str(s.stream), fmt(s.idle_ms / max(r.stats.steady_steps, 1)), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
+            rows.append(
+                [
+                    name,
+                    str(s.stream),
+                    fmt(s.idle_ms / max(r.stats.steady_steps, 1)),
+                    pct(s.host_wait_ratio),
+                    pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None),
+                    pct(s.other_ms / s.idle_ms if s.idle_ms else None),
+                ]
+            )
     for s in a.idle_streams:
-        rows.append(["whole trace", str(s.stream), fmt(s.idle_ms), pct(s.host_wait_ratio), pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None), pct(s.other_ms / s.idle_ms if s.idle_ms else None)])
-    notes = ["HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase rows are per step, the whole-trace row is total ms over the activities HTA covers."]
+        rows.append(
+            [
+                "whole trace",
+                str(s.stream),
+                fmt(s.idle_ms),
+                pct(s.host_wait_ratio),
+                pct(s.kernel_wait_ms / s.idle_ms if s.idle_ms else None),
+                pct(s.other_ms / s.idle_ms if s.idle_ms else None),
+            ]
+        )
+    notes = [
+        "HTA's definitions at ns precision: host wait = the next kernel was launched after the previous one ended; kernel wait = other gaps < 30 us; phase "
+        "rows are per step, the whole-trace row is total ms over the activities HTA covers."
+    ]
     return Section("Idle time per stream", ["scope", "stream", "idle ms", "host wait", "kernel wait", "other"], rows, notes, right_align_from=2)
 
 
@@ -195,19 +264,50 @@ def _causes(a: TraceAnalysis) -> Section:
         c = r.causes
         if c is None:
             continue
-        rows.append([name, fmt(c.kernels_per_step, 0), fmt(c.launch_api_ms_per_step), fmt(c.host_ms_per_kernel * 1000, 1), fmt(c.gpu_busy_ms_per_step), fmt(c.syncs_per_step, 0), fmt(c.d2h_copies_per_step, 0), fmt(c.sync_wait_ms_per_step), fmt(c.graph_launches_per_step, 0), fmt(c.kernels_per_graph_launch, 0)])
+        rows.append(
+            [
+                name,
+                fmt(c.kernels_per_step, 0),
+                fmt(c.launch_api_ms_per_step),
+                fmt(c.host_ms_per_kernel * 1000, 1),
+                fmt(c.gpu_busy_ms_per_step),
+                fmt(c.syncs_per_step, 0),
+                fmt(c.d2h_copies_per_step, 0),
+                fmt(c.sync_wait_ms_per_step),
+                fmt(c.graph_launches_per_step, 0),
+                fmt(c.kernels_per_graph_launch, 0),
+            ]
+        )
         for issuer in c.sync_issuers[:3]:
             notes.append(f"{name}: {issuer.per_step:.0f}/step  {shorten(issuer.op_path, 110)}")
-    return Section("Causes (per step)", ["phase", "kernels", "launch API ms", "host us/kernel", "GPU busy ms", "syncs", "D2H", "sync wait ms", "graph replays", "kernels/graph"], rows, notes)
+    return Section(
+        "Causes (per step)",
+        ["phase", "kernels", "launch API ms", "host us/kernel", "GPU busy ms", "syncs", "D2H", "sync wait ms", "graph replays", "kernels/graph"],
+        rows,
+        notes,
+    )
 
 
 def _gemms(name: str, r) -> Section:
     bw = r.bandwidth
     rows = []
     for g in (bw.gemms if bw else [])[:10]:
-        rows.append([g.op, shorten(g.input_dims, 34), shorten(g.kernel, 40), fmt(g.calls // max(r.stats.steady_steps, 1)), fmt(g.bytes_per_call / 1e6, 1), fmt(g.mean_us, 1), fmt(g.achieved_gbps, 0), pct(g.fraction_of_peak)])
+        rows.append(
+            [
+                g.op,
+                shorten(g.input_dims, 34),
+                shorten(g.kernel, 40),
+                fmt(g.calls // max(r.stats.steady_steps, 1)),
+                fmt(g.bytes_per_call / 1e6, 1),
+                fmt(g.mean_us, 1),
+                fmt(g.achieved_gbps, 0),
+                pct(g.fraction_of_peak),
+            ]
+        )
     notes = [] if rows else ["no GEMM op with recorded shapes in this phase (CUDA/HIP graph replays and custom ops carry none)"]
-    return Section(f"GEMM bandwidth — {name}", ["op", "input dims", "kernel", "calls/step", "MB/call", "mean us", "GB/s", "of peak"], rows, notes, right_align_from=3)
+    return Section(
+        f"GEMM bandwidth — {name}", ["op", "input dims", "kernel", "calls/step", "MB/call", "mean us", "GB/s", "of peak"], rows, notes, right_align_from=3
+    )
 
 
 def _cpu_ops(a: TraceAnalysis) -> Section:
@@ -241,7 +341,13 @@ def overview_section(analyses: list[TraceAnalysis], workloads: list | None = Non
             ]
         )
     notes = ["decode tok/s here = batch / profiled decode step time (the profiler adds overhead; `profkit run` records un-profiled timings in the manifest)."]
-    return Section("All traces (decode unless named)", ["trace", "config", "GPU", "prefill ms", "decode ms", "decode tok/s", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"], rows, notes, right_align_from=3)
+    return Section(
+        "All traces (decode unless named)",
+        ["trace", "config", "GPU", "prefill ms", "decode ms", "decode tok/s", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"],
+        rows,
+        notes,
+        right_align_from=3,
+    )
 
 
 def markdown(analyses: list[TraceAnalysis], workloads: list | None = None) -> str:

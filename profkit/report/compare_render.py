@@ -10,6 +10,7 @@ from profkit.analyses.compare import CompareReport, Comparison, DiffRow, MetricC
 
 OPS_SHOWN = 8  # per list (regressions, improvements, host) in the terminal and Markdown
 
+
 # ---- shared formatting -------------------------------------------------------------------------------
 def _setup_value(name: str, v) -> str:
     if v is None:
@@ -72,8 +73,8 @@ def _kernel_diff(a: str, b: str, keep: int = 12) -> str:
     """Two kernel names by where they differ: 'nvjet_sm90_{tst_64x8_64x..|hsh_128x8_64..}'."""
     if a == b or not a or not b:
         return _short(a or b or "-", 34)
-    prefix = os.path.commonprefix([a, b])
-    return f"{_short(prefix, 14)}{{{_short(a[len(prefix):], keep)}|{_short(b[len(prefix):], keep)}}}"
+    prefix = os.path.commonprefix([a, b])  # noqa: RUF071 -- names, not paths: the character-wise prefix is meant
+    return f"{_short(prefix, 14)}{{{_short(a[len(prefix) :], keep)}|{_short(b[len(prefix) :], keep)}}}"
 
 
 def _short(name: str, limit: int = 40) -> str:
@@ -81,12 +82,22 @@ def _short(name: str, limit: int = 40) -> str:
 
 
 def _op_rows(rows: list[DiffRow]) -> list[list[str]]:
-    return [[r.label, r.match, f"{r.baseline_ms:.3f}", f"{r.candidate_ms:.3f}", f"{r.delta_ms:+.3f}", f"{r.delta_share:+.1%}", _kernel_text(r)] for r in rows[:OPS_SHOWN]]
+    return [
+        [r.label, r.match, f"{r.baseline_ms:.3f}", f"{r.candidate_ms:.3f}", f"{r.delta_ms:+.3f}", f"{r.delta_share:+.1%}", _kernel_text(r)]
+        for r in rows[:OPS_SHOWN]
+    ]
 
 
 def _host_rows(rows: list[DiffRow], wall_ms: float) -> list[list[str]]:
     return [
-        [r.label, r.match, f"{r.baseline_host_ms:.2f}", f"{r.candidate_host_ms:.2f}", f"{r.delta_host_ms:+.2f}", f"{r.delta_host_ms / wall_ms:+.1%}" if wall_ms else "-"]
+        [
+            r.label,
+            r.match,
+            f"{r.baseline_host_ms:.2f}",
+            f"{r.candidate_host_ms:.2f}",
+            f"{r.delta_host_ms:+.2f}",
+            f"{r.delta_host_ms / wall_ms:+.1%}" if wall_ms else "-",
+        ]
         for r in rows[:OPS_SHOWN]
     ]
 
@@ -176,8 +187,13 @@ def _terminal_sections(p: PhaseComparison) -> list[tuple[str, list[str], list[li
         return out
 
     op_head = ["operation", "match", "base", "cand", "delta", "of step"]
-    out = [(f"{p.phase}: kernel categories, GPU ms per step", ["category", "base", "cand", "delta", "change"],
-            [[r.label, f"{r.baseline_ms:.3f}", f"{r.candidate_ms:.3f}", f"{r.delta_ms:+.3f}", _pct(r.change)] for r in p.categories])]
+    out = [
+        (
+            f"{p.phase}: kernel categories, GPU ms per step",
+            ["category", "base", "cand", "delta", "change"],
+            [[r.label, f"{r.baseline_ms:.3f}", f"{r.candidate_ms:.3f}", f"{r.delta_ms:+.3f}", _pct(r.change)] for r in p.categories],
+        )
+    ]
     for title, rows, host in (
         ("top GPU regressions, ms per step (aligned by operation and shapes)", p.regressions, False),
         ("top GPU improvements, ms per step", p.improvements, False),
@@ -188,8 +204,16 @@ def _terminal_sections(p: PhaseComparison) -> list[tuple[str, list[str], list[li
             out.append((f"{p.phase}: {title}", op_head, op_rows(rows, host)))
     gemms = [r for r in p.ops if r.key.startswith("linear:")]
     if gemms:
-        out.append((f"{p.phase}: linear layers aligned by in->out features, GPU ms per step", ["operation", "match", "ms", "kernels (baseline -> candidate)"],
-                    [[r.label, r.match, f"{r.baseline_ms:.2f} -> {r.candidate_ms:.2f}", _kernel_diff(r.baseline_kernel, r.candidate_kernel)] for r in gemms[:OPS_SHOWN]]))
+        out.append(
+            (
+                f"{p.phase}: linear layers aligned by in->out features, GPU ms per step",
+                ["operation", "match", "ms", "kernels (baseline -> candidate)"],
+                [
+                    [r.label, r.match, f"{r.baseline_ms:.2f} -> {r.candidate_ms:.2f}", _kernel_diff(r.baseline_kernel, r.candidate_kernel)]
+                    for r in gemms[:OPS_SHOWN]
+                ],
+            )
+        )
     return out
 
 
@@ -219,17 +243,30 @@ def render_terminal(report: CompareReport, console=None) -> None:
         setup_rows = [[f.label, _setup_value(f.name, f.baseline), _setup_value(f.name, f.candidate)] for f in c.setup]
         table("Set-up", ["", "baseline", "candidate"], setup_rows, {i: "bold yellow" for i, f in enumerate(c.setup) if f.differs})
 
-        rows, styles = [], {}
+        rows: list[list[str]] = []
+        styles: dict[int, str] = {}
         for p in c.phases.values():
             for m, label in ((p.wall_ms, "wall"), (p.gpu_busy_ms, "GPU busy")):
                 if m.significant:
                     styles[len(rows)] = "bold red" if m.delta_ms > 0 else "bold green"
-                rows.append([p.phase, label, f"{m.baseline:.2f}", f"{m.candidate:.2f}", _pct(m.change), f"+/-{m.threshold_ms:.2f}", "yes" if m.significant else "no"])
+                rows.append(
+                    [p.phase, label, f"{m.baseline:.2f}", f"{m.candidate:.2f}", _pct(m.change), f"+/-{m.threshold_ms:.2f}", "yes" if m.significant else "no"]
+                )
         table("Steady-state steps, median ms per step", ["phase", "metric", "base", "cand", "change", "threshold", "significant"], rows, styles)
         per_token = [p for p in c.phases.values() if _tokens_differ(p)]
         if per_token:
-            rows = [[p.phase, label, f"{p.baseline_tokens_per_step} -> {p.candidate_tokens_per_step}", f"{m.baseline_per_token_ms:.3g}", f"{m.candidate_per_token_ms:.3g}", _pct(m.per_token_change)]
-                    for p in per_token for m, label in ((p.wall_ms, "wall"), (p.gpu_busy_ms, "GPU busy"))]
+            rows = [
+                [
+                    p.phase,
+                    label,
+                    f"{p.baseline_tokens_per_step} -> {p.candidate_tokens_per_step}",
+                    f"{m.baseline_per_token_ms:.3g}",
+                    f"{m.candidate_per_token_ms:.3g}",
+                    _pct(m.per_token_change),
+                ]
+                for p in per_token
+                for m, label in ((p.wall_ms, "wall"), (p.gpu_busy_ms, "GPU busy"))
+            ]
             table("Per token, ms", ["phase", "metric", "tokens/step", "base", "cand", "change"], rows)
         for p in c.phases.values():
             console.print(f"[dim]{p.phase} {_counter_text(p)}[/dim]", highlight=False)

@@ -43,17 +43,24 @@ def estimate_rows(est: Estimate) -> list[tuple[str, list[tuple[str, str]]]]:
         (f"max batch at {est.context_len:,} tokens", str(est.max_batch)),
     ]
     speed = [
-        ("bandwidth / peaks used", f"{est.bandwidth_gbps:,.0f} GB/s; linears {est.linear_peak_tflops:g}, "
-                                   f"attention/lm_head {est.other_peak_tflops:g} TFLOP/s ({est.gpu_source})"),
+        (
+            "bandwidth / peaks used",
+            f"{est.bandwidth_gbps:,.0f} GB/s; linears {est.linear_peak_tflops:g}, attention/lm_head {est.other_peak_tflops:g} TFLOP/s ({est.gpu_source})",
+        ),
         ("decode bytes per step", f"{est.decode_bytes_per_step / 1e9:.2f} GB"),
         ("decode step", f"{est.decode_ms_ideal:.2f} ms ({est.decode_bound}-bound)"),
         (f"decode tok/s per sequence at {est.context_len:,} tokens", f"{est.decode_tokens_per_s_ideal:.1f}"),
         ("decode tok/s per sequence, empty KV cache", f"{est.decode_tokens_per_s_ideal_empty_cache:.1f}"),
         (f"decode tok/s aggregate (batch {est.batch_size})", f"{est.decode_tokens_per_s_ideal_aggregate:.1f}"),
-        ("decode turns compute-bound at batch", f"{_batch(est.decode_compute_bound_batch)} at {est.context_len:,} tokens; "
-                                                f"{_batch(est.decode_compute_bound_batch_empty_cache)} with an empty KV cache"),
-        (f"prefill, batch {est.batch_size} x {est.context_len:,} tokens",
-         f"{est.prefill_ms_ideal:.1f} ms ({est.prefill_bound}-bound, {est.prefill_tokens_per_s_ideal:,.0f} tok/s)"),
+        (
+            "decode turns compute-bound at batch",
+            f"{_batch(est.decode_compute_bound_batch)} at {est.context_len:,} tokens; "
+            f"{_batch(est.decode_compute_bound_batch_empty_cache)} with an empty KV cache",
+        ),
+        (
+            f"prefill, batch {est.batch_size} x {est.context_len:,} tokens",
+            f"{est.prefill_ms_ideal:.1f} ms ({est.prefill_bound}-bound, {est.prefill_tokens_per_s_ideal:,.0f} tok/s)",
+        ),
     ]
     sections = [("Memory", memory), ("Ideal speed (roofline upper bounds, modelled)", speed)]
     if est.measured:
@@ -64,9 +71,11 @@ def estimate_rows(est: Estimate) -> list[tuple[str, list[tuple[str, str]]]]:
 def _measured_row(m) -> tuple[str, str]:
     where = m.gpu_name + ("" if m.on_estimate_gpu else " (another GPU: its own roofline)")
     mbu = f"MBU {m.mbu_wall:.0%}" if m.mbu_wall is not None else "MBU unknown (the byte model exceeds the GPU's bandwidth for this run)"
-    return (f"{m.label} on {where}",
-            f"{m.tokens_per_s_per_sequence:,.1f} tok/s per sequence ({m.tokens_per_s_aggregate:,.1f} aggregate), TPOT {m.tpot_ms:.2f} ms; "
-            f"{m.tokens_per_s_per_sequence / m.roofline_tokens_per_s:.0%} of its roofline at {m.context_len:,} tokens; {mbu}; from {m.source}")
+    return (
+        f"{m.label} on {where}",
+        f"{m.tokens_per_s_per_sequence:,.1f} tok/s per sequence ({m.tokens_per_s_aggregate:,.1f} aggregate), TPOT {m.tpot_ms:.2f} ms; "
+        f"{m.tokens_per_s_per_sequence / m.roofline_tokens_per_s:.0%} of its roofline at {m.context_len:,} tokens; {mbu}; from {m.source}",
+    )
 
 
 def render_markdown(est: Estimate) -> str:
@@ -91,8 +100,10 @@ def render_terminal(est: Estimate, console=None) -> None:
     from rich.table import Table
 
     console = console or Console()
-    console.print(f"[bold]{est.model}[/bold] on [bold]{est.gpu_name}[/bold], [bold]{est.precision}[/bold]: "
-                  f"{est.precision_description}; context {est.context_len:,} tokens, batch {est.batch_size}")
+    console.print(
+        f"[bold]{est.model}[/bold] on [bold]{est.gpu_name}[/bold], [bold]{est.precision}[/bold]: "
+        f"{est.precision_description}; context {est.context_len:,} tokens, batch {est.batch_size}"
+    )
     for section, rows in estimate_rows(est):
         table = Table(title=section, title_justify="left", show_header=False, box=None, pad_edge=False)
         table.add_column(style="cyan")

@@ -48,7 +48,7 @@ def report_header(result: Recommendations, context_given: bool) -> ReportHeader:
 
 
 # ---- JSON ------------------------------------------------------------------------------------------
-def recommendations_to_json(recs: list[Recommendation]) -> list[dict]:
+def recommendations_to_json(recs: Recommendations) -> list[dict]:
     """`profkit recommend --json`: a list, best first (docs/recommend-json.md)."""
     return [r.to_dict() for r in recs]
 
@@ -75,7 +75,7 @@ def gain_line(r: Recommendation) -> str:
 
 
 # ---- Markdown --------------------------------------------------------------------------------------
-def render_markdown(recs: list[Recommendation], header: ReportHeader) -> str:
+def render_markdown(recs: Recommendations, header: ReportHeader) -> str:
     """A Markdown section: the header, then one subsection per recommendation, best first."""
     lines = ["## Recommendations", ""]
     lines += [f"- {line}" for line in header_lines(header)]
@@ -105,7 +105,7 @@ def render_markdown(recs: list[Recommendation], header: ReportHeader) -> str:
 
 
 # ---- terminal --------------------------------------------------------------------------------------
-def render_terminal(recs: list[Recommendation], header: ReportHeader, console=None) -> None:
+def render_terminal(recs: Recommendations, header: ReportHeader, console=None) -> None:
     """Print the recommendations with rich, best first."""
     from profkit.report.tables import make_console
 
@@ -120,8 +120,11 @@ def render_terminal(recs: list[Recommendation], header: ReportHeader, console=No
         console.print()
         console.print(f"[bold]{r.rank}. [{KIND_LABELS.get(r.kind, r.kind)}][/bold] {_escape(r.change)}", highlight=False)
         console.print(f"   [cyan]gain[/cyan]       {_escape(gain_line(r))}", highlight=False)
-        console.print(f"   [cyan]confidence[/cyan] [{style.get(r.confidence, '')}]{r.confidence}[/] -- {_escape(r.confidence_reason)}"
-                      f"{'' if r.measured else ' (gain modelled, not measured)'}", highlight=False)
+        console.print(
+            f"   [cyan]confidence[/cyan] [{style.get(r.confidence, '')}]{r.confidence}[/] -- {_escape(r.confidence_reason)}"
+            f"{'' if r.measured else ' (gain modelled, not measured)'}",
+            highlight=False,
+        )
         console.print(f"   [cyan]why[/cyan]        {_escape(r.why)}", highlight=False)
         console.print("   [cyan]evidence[/cyan]", highlight=False)
         for e in r.evidence:

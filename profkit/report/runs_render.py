@@ -9,8 +9,24 @@ from profkit.report.tables import Section, make_console, pack, print_section_tab
 from profkit.store import Listing, RunFilter, RunInfo, display
 from profkit.store.records import PARTIAL, RUN, UNREADABLE
 
-_COLUMNS = ("run id", "date", "GPU", "rank", "driver", "CUDA", "HIP", "torch", "transformers", "bitsandbytes",
-            "precision", "batch", "mode", "decode tok/s", "TPOT ms", "configs")
+_COLUMNS = (
+    "run id",
+    "date",
+    "GPU",
+    "rank",
+    "driver",
+    "CUDA",
+    "HIP",
+    "torch",
+    "transformers",
+    "bitsandbytes",
+    "precision",
+    "batch",
+    "mode",
+    "decode tok/s",
+    "TPOT ms",
+    "configs",
+)
 #: Columns that are numbers (never wrapped).
 _FIRST_NUMERIC = _COLUMNS.index("decode tok/s")
 #: Columns worth a line of their own above the table when every run has the same value.

@@ -143,7 +143,11 @@ def trace_entries(path, strict: bool = False) -> tuple[list[TraceEntry], list[st
             trace = Path(c.trace_path) if c.trace_path else None
             if c.status != "ok" or trace is None:
                 why = c.error or (f"status {c.status}" if c.status != "ok" else "no trace file")
-                notes.append(f"{display(run.run_id)}/{display(c.name)}: not compared ({why})" if run.kind == RUN else f"skipped {display(c.trace_path or run.path)}: {why}")
+                notes.append(
+                    f"{display(run.run_id)}/{display(c.name)}: not compared ({why})"
+                    if run.kind == RUN
+                    else f"skipped {display(c.trace_path or run.path)}: {why}"
+                )
                 continue
             entries.append(TraceEntry(trace, run, c))
     if not entries:
@@ -187,4 +191,3 @@ def _side_file(path: Path) -> bool:
         return is_results_document(load_json_object(path))
     except ProfkitError:
         return False
-

@@ -46,10 +46,20 @@ def run_extras(run: RunInfo, results: RunInfo | None = None) -> RunExtras:
 
 
 def _sweep(configs: list[ConfigInfo]) -> pd.DataFrame | None:
-    rows = [{"precision": c.precision, "batch": c.batch_size, "mode": c.mode, "decode_tokens_per_s": c.decode_tokens_per_s,
-             "tpot_median_ms": c.tpot_median_ms, "tpot_p90_ms": c.tpot_p90_ms, "ttft_ms": c.ttft_ms,
-             "peak_gpu_mem_gib": c.peak_gpu_mem_bytes / 2**30 if c.peak_gpu_mem_bytes else None}
-            for c in configs if c.status == "ok" and c.tpot_median_ms is not None]
+    rows = [
+        {
+            "precision": c.precision,
+            "batch": c.batch_size,
+            "mode": c.mode,
+            "decode_tokens_per_s": c.decode_tokens_per_s,
+            "tpot_median_ms": c.tpot_median_ms,
+            "tpot_p90_ms": c.tpot_p90_ms,
+            "ttft_ms": c.ttft_ms,
+            "peak_gpu_mem_gib": c.peak_gpu_mem_bytes / 2**30 if c.peak_gpu_mem_bytes else None,
+        }
+        for c in configs
+        if c.status == "ok" and c.tpot_median_ms is not None
+    ]
     return pd.DataFrame(rows, columns=SWEEP_COLUMNS) if rows else None
 
 
@@ -69,17 +79,21 @@ def _from_results(res: RunInfo) -> RunExtras:
         except (ValueError, TypeError):
             return out
         t0 = float(raw["t"].iloc[0])
-        out.nvml = pd.DataFrame({
-            "t_s": raw["t"] - t0,
-            "gpu_util_pct": raw.get("gpu_util"),
-            "mem_util_pct": raw.get("mem_util"),
-            "mem_used_gib": raw["mem_used"] / 2**30 if "mem_used" in raw else None,
-            "sm_clock_mhz": raw.get("sm_clock_mhz"),
-            "power_w": raw["power_mw"] / 1e3 if "power_mw" in raw else None,
-        })
+        out.nvml = pd.DataFrame(
+            {
+                "t_s": raw["t"] - t0,
+                "gpu_util_pct": raw.get("gpu_util"),
+                "mem_util_pct": raw.get("mem_util"),
+                "mem_used_gib": raw["mem_used"] / 2**30 if "mem_used" in raw else None,
+                "sm_clock_mhz": raw.get("sm_clock_mhz"),
+                "power_w": raw["power_mw"] / 1e3 if "power_mw" in raw else None,
+            }
+        )
         out.nvml_windows = [(label, t_start - t0, t_end - t0) for label, t_start, t_end in windows]
-        out.nvml_note = (f"From {display(name)}: {len(raw)} NVML samples over the whole run ({out.nvml['t_s'].iloc[-1]:.0f} s); "
-                         "shaded: the un-profiled sweep's configurations.")
+        out.nvml_note = (
+            f"From {display(name)}: {len(raw)} NVML samples over the whole run ({out.nvml['t_s'].iloc[-1]:.0f} s); "
+            "shaded: the un-profiled sweep's configurations."
+        )
     return out
 
 
@@ -100,14 +114,16 @@ def _from_run_folder(run: RunInfo) -> RunExtras:
             raw = None
     if raw is not None and len(raw) and "t_unix_s" in raw and "gpu_util_pct" in raw and raw["gpu_util_pct"].notna().any():
         t0 = float(raw["t_unix_s"].iloc[0])
-        out.nvml = pd.DataFrame({
-            "t_s": raw["t_unix_s"] - t0,
-            "gpu_util_pct": raw.get("gpu_util_pct"),
-            "mem_util_pct": raw.get("mem_util_pct"),
-            "mem_used_gib": raw["mem_used_bytes"] / 2**30 if "mem_used_bytes" in raw else None,
-            "sm_clock_mhz": raw.get("sm_clock_mhz"),
-            "power_w": raw.get("power_w"),
-        })
+        out.nvml = pd.DataFrame(
+            {
+                "t_s": raw["t_unix_s"] - t0,
+                "gpu_util_pct": raw.get("gpu_util_pct"),
+                "mem_util_pct": raw.get("mem_util_pct"),
+                "mem_used_gib": raw["mem_used_bytes"] / 2**30 if "mem_used_bytes" in raw else None,
+                "sm_clock_mhz": raw.get("sm_clock_mhz"),
+                "power_w": raw.get("power_w"),
+            }
+        )
         out.nvml_windows = [(c.name, c.window_unix_s[0] - t0, c.window_unix_s[1] - t0) for c in run.configs if c.window_unix_s]
         out.nvml_note = f"From {display(run.run_id)}/{NVML_SAMPLES_FILE}: {len(raw)} samples over the whole run; shaded: each configuration."
     return out

@@ -73,12 +73,26 @@ class Listing:
         un-profiled speeds."""
         from profkit.frames import records_frame
 
-        run_keys = ("run_id", "kind", "state", "created", "model", "gpu_name", "rank", "driver_version", "cuda_runtime", "hip_runtime",
-                    "torch", "transformers", "bitsandbytes")
+        run_keys = (
+            "run_id",
+            "kind",
+            "state",
+            "created",
+            "model",
+            "gpu_name",
+            "rank",
+            "driver_version",
+            "cuda_runtime",
+            "hip_runtime",
+            "torch",
+            "transformers",
+            "bitsandbytes",
+        )
         rows = []
         for run in self.runs:
             head = {k: getattr(run, k, None) for k in run_keys}
-            for c in run.configs or [None]:
+            configs: list[ConfigInfo | None] = list(run.configs) or [None]  # a run with none still gets its row
+            for c in configs:
                 rows.append({**head, **(asdict(c) if c is not None else {})})
         return records_frame(rows)
 
@@ -165,8 +179,15 @@ def read_run_folder(run_dir, root=None, trace_files: list[Path] | None = None) -
     try:
         manifest = read_manifest(run_dir)
     except ProfkitError as exc:
-        info = RunInfo(run_dir.name if rel in ("", ".") else rel, RUN, str(run_dir), MANIFEST_FILE, None, state=UNREADABLE,
-                       warnings=[f"{exc}; the run's set-up and timings are unknown"])
+        info = RunInfo(
+            run_dir.name if rel in ("", ".") else rel,
+            RUN,
+            str(run_dir),
+            MANIFEST_FILE,
+            None,
+            state=UNREADABLE,
+            warnings=[f"{exc}; the run's set-up and timings are unknown"],
+        )
         info.configs = [_unrecorded(p, "not described: the manifest cannot be read") for p in present.values()]
         return info
     info = _run_info(manifest, run_dir.name if rel in ("", ".") else rel, RUN, str(run_dir), MANIFEST_FILE)
@@ -189,8 +210,10 @@ def read_run_folder(run_dir, root=None, trace_files: list[Path] | None = None) -
         info.state, info.state_note = PARTIAL, "no configuration finished yet (the run is going on, or was stopped before the first one)"
     elif planned is not None and recorded < planned:
         info.state = PARTIAL
-        info.state_note = (f"{recorded} of {planned} configurations recorded (the run is going on, or was stopped: "
-                           f"`profkit run --resume --run-id {manifest.run_id or run_dir.name}` continues it)")
+        info.state_note = (
+            f"{recorded} of {planned} configurations recorded (the run is going on, or was stopped: "
+            f"`profkit run --resume --run-id {manifest.run_id or run_dir.name}` continues it)"
+        )
     return info
 
 
@@ -218,10 +241,23 @@ def _run_info(m: Manifest, run_id: str, kind: str, path: str, source: str) -> Ru
     env = m.environment
     device = {"cuda": "gpu", "cpu": "cpu"}.get(env.device or "", "gpu" if env.gpu_name else None)
     return RunInfo(
-        run_id=m.run_id or run_id, kind=kind, path=path, source=source, created=m.created, host=m.host,
-        model=m.model.name, device=device, gpu_name=env.gpu_name, gpu_count=env.gpu_count,
-        gpu_memory_bytes=env.gpu_total_mem_bytes, driver_version=env.driver_version, cuda_runtime=env.cuda_runtime,
-        torch=env.torch, transformers=env.transformers, bitsandbytes=env.bitsandbytes, torchao=env.torchao,
+        run_id=m.run_id or run_id,
+        kind=kind,
+        path=path,
+        source=source,
+        created=m.created,
+        host=m.host,
+        model=m.model.name,
+        device=device,
+        gpu_name=env.gpu_name,
+        gpu_count=env.gpu_count,
+        gpu_memory_bytes=env.gpu_total_mem_bytes,
+        driver_version=env.driver_version,
+        cuda_runtime=env.cuda_runtime,
+        torch=env.torch,
+        transformers=env.transformers,
+        bitsandbytes=env.bitsandbytes,
+        torchao=env.torchao,
         model_shape=m.model.shape,
     )
 
@@ -231,12 +267,23 @@ def config_from_entry(entry: ConfigEntry, trace_path: str | None, timings_from: 
     t = entry.timing
     window = (entry.t_start_unix_s, entry.t_end_unix_s) if entry.t_start_unix_s is not None and entry.t_end_unix_s is not None else None
     return ConfigInfo(
-        name=entry.name, precision=entry.precision, batch_size=entry.batch_size, prompt_len=entry.prompt_len, mode=entry.mode,
-        status=entry.status, error=entry.error, trace_path=trace_path,
-        tpot_median_ms=t.tpot_median_ms if t else None, ttft_ms=t.ttft_ms if t else None,
-        decode_tokens_per_s=t.decode_tokens_per_s if t else None, tpot_p90_ms=t.tpot_p90_ms if t else None,
-        new_tokens=entry.new_tokens, peak_gpu_mem_bytes=t.peak_gpu_mem_bytes if t else None, weights_bytes=entry.weights_bytes,
-        timings_from=timings_from if t and t.tpot_median_ms is not None else None, window_unix_s=window,
+        name=entry.name,
+        precision=entry.precision,
+        batch_size=entry.batch_size,
+        prompt_len=entry.prompt_len,
+        mode=entry.mode,
+        status=entry.status,
+        error=entry.error,
+        trace_path=trace_path,
+        tpot_median_ms=t.tpot_median_ms if t else None,
+        ttft_ms=t.ttft_ms if t else None,
+        decode_tokens_per_s=t.decode_tokens_per_s if t else None,
+        tpot_p90_ms=t.tpot_p90_ms if t else None,
+        new_tokens=entry.new_tokens,
+        peak_gpu_mem_bytes=t.peak_gpu_mem_bytes if t else None,
+        weights_bytes=entry.weights_bytes,
+        timings_from=timings_from if t and t.tpot_median_ms is not None else None,
+        window_unix_s=window,
     )
 
 
@@ -274,11 +321,22 @@ def _trace_info(h: TraceHeader, run_id: str, path: Path) -> RunInfo:
         info.warnings += [f"{display(path.name)}: embedded manifest: {p}; ignored" for p in m.problems]
     else:
         info = RunInfo(run_id, TRACE, str(path), "trace metadata", None, device="gpu" if h.gpu_name else None)
-    _fill(info, dict(
-        created=h.created, gpu_name=h.gpu_name, gpu_count=h.gpu_count, gpu_memory_bytes=h.gpu_memory_bytes,
-        cuda_runtime=h.cuda_runtime, cuda_driver=h.cuda_driver, hip_runtime=h.hip_runtime, hip_driver=h.hip_driver,
-        roctracer=h.roctracer, rank=h.rank, world_size=h.world_size,
-    ))
+    _fill(
+        info,
+        dict(
+            created=h.created,
+            gpu_name=h.gpu_name,
+            gpu_count=h.gpu_count,
+            gpu_memory_bytes=h.gpu_memory_bytes,
+            cuda_runtime=h.cuda_runtime,
+            cuda_driver=h.cuda_driver,
+            hip_runtime=h.hip_runtime,
+            hip_driver=h.hip_driver,
+            roctracer=h.roctracer,
+            rank=h.rank,
+            world_size=h.world_size,
+        ),
+    )
     if info.device is None and h.gpu_name:
         info.device = "gpu"
     return info
@@ -306,9 +364,22 @@ def _inspect(info: RunInfo, path: Path, name: str) -> ConfigInfo:
     w = describe_workload(trace)
     info.source = "trace metadata + events"
     h = header_from_metadata(trace.metadata)  # Kineto may write metadata after the events
-    _fill(info, dict(gpu_name=h.gpu_name, gpu_count=h.gpu_count, gpu_memory_bytes=h.gpu_memory_bytes, cuda_runtime=h.cuda_runtime,
-                     cuda_driver=h.cuda_driver, hip_runtime=h.hip_runtime, hip_driver=h.hip_driver, roctracer=h.roctracer,
-                     rank=h.rank, world_size=h.world_size, model=w.model_hint))
+    _fill(
+        info,
+        dict(
+            gpu_name=h.gpu_name,
+            gpu_count=h.gpu_count,
+            gpu_memory_bytes=h.gpu_memory_bytes,
+            cuda_runtime=h.cuda_runtime,
+            cuda_driver=h.cuda_driver,
+            hip_runtime=h.hip_runtime,
+            hip_driver=h.hip_driver,
+            roctracer=h.roctracer,
+            rank=h.rank,
+            world_size=h.world_size,
+            model=w.model_hint,
+        ),
+    )
     if info.device is None:
         info.device = "gpu" if info.gpu_name or trace.has_gpu_activity else "cpu"
     return ConfigInfo(name, w.precision, w.batch_size, w.prompt_len, w.mode, "ok", None, str(path))
@@ -339,8 +410,10 @@ def join_results(run: RunInfo, results: list[RunInfo]) -> None:
         return
     same_gpu = [r for r in results if r.gpu_name == run.gpu_name]
     if len(same_gpu) > 1:
-        run.warnings.append(f"several results files were recorded on {run.gpu_name} ({', '.join(display(r.run_id) for r in same_gpu)}): "
-                            "not joined with any; keep one results file per GPU beside its traces")
+        run.warnings.append(
+            f"several results files were recorded on {run.gpu_name} ({', '.join(display(r.run_id) for r in same_gpu)}): "
+            "not joined with any; keep one results file per GPU beside its traces"
+        )
         return
     if not same_gpu:
         return
@@ -351,14 +424,28 @@ def join_results(run: RunInfo, results: list[RunInfo]) -> None:
     for i, c in enumerate(run.configs):
         if c.tpot_median_ms is not None:
             continue
-        match = [m for m in res.configs if (m.precision, m.batch_size, m.mode) == (c.precision, c.batch_size, c.mode) and c.precision
-                 and (m.prompt_len is None or c.prompt_len is None or m.prompt_len == c.prompt_len)]
+        match = [
+            m
+            for m in res.configs
+            if (m.precision, m.batch_size, m.mode) == (c.precision, c.batch_size, c.mode)
+            and c.precision
+            and (m.prompt_len is None or c.prompt_len is None or m.prompt_len == c.prompt_len)
+        ]
         if len(match) == 1:
             m = match[0]
-            run.configs[i] = replace(c, tpot_median_ms=m.tpot_median_ms, ttft_ms=m.ttft_ms, decode_tokens_per_s=m.decode_tokens_per_s,
-                                     tpot_p90_ms=m.tpot_p90_ms, new_tokens=c.new_tokens or m.new_tokens, peak_gpu_mem_bytes=m.peak_gpu_mem_bytes,
-                                     weights_bytes=c.weights_bytes or m.weights_bytes, timings_from=m.timings_from, note=m.note,
-                                     window_unix_s=m.window_unix_s)
+            run.configs[i] = replace(
+                c,
+                tpot_median_ms=m.tpot_median_ms,
+                ttft_ms=m.ttft_ms,
+                decode_tokens_per_s=m.decode_tokens_per_s,
+                tpot_p90_ms=m.tpot_p90_ms,
+                new_tokens=c.new_tokens or m.new_tokens,
+                peak_gpu_mem_bytes=m.peak_gpu_mem_bytes,
+                weights_bytes=c.weights_bytes or m.weights_bytes,
+                timings_from=m.timings_from,
+                note=m.note,
+                window_unix_s=m.window_unix_s,
+            )
 
 
 def results_beside(trace_path) -> list[RunInfo]:
@@ -441,7 +528,7 @@ def _newest_first(runs: list[RunInfo]) -> list[RunInfo]:
     for run in runs:
         units.setdefault(f"job:{run.job}" if run.job else f"run:{run.path}", []).append(run)
     ordered = sorted(units.values(), key=lambda rs: (max(r.created or "" for r in rs), rs[0].job or rs[0].run_id), reverse=True)
-    return [r for unit in ordered for r in sorted(unit, key=lambda r: (r.rank if r.rank is not None else -1))]
+    return [r for unit in ordered for r in sorted(unit, key=lambda r: r.rank if r.rank is not None else -1)]
 
 
 def relative_name(root, path) -> str:

@@ -105,11 +105,11 @@ class RunInfo:
 
     @property
     def batch_sizes(self) -> list[int]:
-        return sorted(set(c.batch_size for c in self.configs if c.batch_size is not None))
+        return sorted({c.batch_size for c in self.configs if c.batch_size is not None})
 
     @property
     def prompt_lens(self) -> list[int]:
-        return sorted(set(c.prompt_len for c in self.configs if c.prompt_len is not None))
+        return sorted({c.prompt_len for c in self.configs if c.prompt_len is not None})
 
     @property
     def modes(self) -> list[str]:
@@ -166,8 +166,16 @@ class RunFilter:
 
 
 _RUN_CRITERIA = (
-    ("run_id", "run_id"), ("created", "date"), ("gpu_name", "gpu"), ("driver_version", "driver"), ("cuda_runtime", "cuda"),
-    ("torch", "torch"), ("transformers", "transformers"), ("bitsandbytes", "bitsandbytes"), ("model", "model"), ("host", "host"),
+    ("run_id", "run_id"),
+    ("created", "date"),
+    ("gpu_name", "gpu"),
+    ("driver_version", "driver"),
+    ("cuda_runtime", "cuda"),
+    ("torch", "torch"),
+    ("transformers", "transformers"),
+    ("bitsandbytes", "bitsandbytes"),
+    ("model", "model"),
+    ("host", "host"),
 )
 
 
@@ -180,9 +188,7 @@ def filter_runs(runs: list[RunInfo], criteria: RunFilter) -> list[RunInfo]:
         configs = [c for c in run.configs if _config_matches(c, criteria)]
         if not configs and (run.configs or _config_criteria(criteria)):
             continue
-        if len(configs) != len(run.configs):
-            run = replace(run, configs=configs)
-        out.append(run)
+        out.append(run if len(configs) == len(run.configs) else replace(run, configs=configs))
     return out
 
 

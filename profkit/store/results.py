@@ -24,10 +24,10 @@ import orjson
 from profkit.errors import ProfkitError
 from profkit.store import schema
 from profkit.store.header import iso_time
-from profkit.trace.metadata import cuda_version_text
 from profkit.store.layout import MAX_SIDE_FILE_BYTES
 from profkit.store.records import RESULTS, ConfigInfo, RunInfo
 from profkit.store.walk import display, regular_file
+from profkit.trace.metadata import cuda_version_text
 
 #: Mode of a `runs` entry that does not say: the reference runs are eager HF generate.
 RESULTS_DEFAULT_MODE = "eager"
@@ -94,8 +94,9 @@ class ResultsDocument:
 
 def is_results_document(document) -> bool:
     """An object with a `runs` or `scenarios` list (and no `traceEvents`)."""
-    return (isinstance(document, dict) and "traceEvents" not in document
-            and (isinstance(document.get("runs"), list) or isinstance(document.get("scenarios"), list)))
+    return (
+        isinstance(document, dict) and "traceEvents" not in document and (isinstance(document.get("runs"), list) or isinstance(document.get("scenarios"), list))
+    )
 
 
 def load_json_object(path) -> dict:
@@ -177,11 +178,23 @@ def _from_run(run: ResultsRun, weights: dict, label: str) -> ConfigInfo | None:
     mode = run.mode or RESULTS_DEFAULT_MODE
     window = (run.t_start, run.t_end) if run.t_start is not None and run.t_end is not None else None
     return ConfigInfo(
-        name=f"{run.precision}_b{run.batch}_{mode}", precision=run.precision, batch_size=run.batch, prompt_len=run.prompt, mode=mode,
-        status=run.status or "ok", error=None, trace_path=None,
-        tpot_median_ms=_ms(run.tpot_median_s), ttft_ms=_ms(run.ttft_s), decode_tokens_per_s=run.decode_tok_per_s,
-        tpot_p90_ms=_ms(run.tpot_p90_s), new_tokens=run.new_tokens, peak_gpu_mem_bytes=run.peak_mem,
-        weights_bytes=weights.get(run.precision), timings_from=label, window_unix_s=window,
+        name=f"{run.precision}_b{run.batch}_{mode}",
+        precision=run.precision,
+        batch_size=run.batch,
+        prompt_len=run.prompt,
+        mode=mode,
+        status=run.status or "ok",
+        error=None,
+        trace_path=None,
+        tpot_median_ms=_ms(run.tpot_median_s),
+        ttft_ms=_ms(run.ttft_s),
+        decode_tokens_per_s=run.decode_tok_per_s,
+        tpot_p90_ms=_ms(run.tpot_p90_s),
+        new_tokens=run.new_tokens,
+        peak_gpu_mem_bytes=run.peak_mem,
+        weights_bytes=weights.get(run.precision),
+        timings_from=label,
+        window_unix_s=window,
     )
 
 
@@ -195,9 +208,19 @@ def _from_scenario(sc: ResultsRun, i: int, weights: dict, label: str) -> ConfigI
     mode = sc.mode or ("compiled" if "compiled" in name else RESULTS_DEFAULT_MODE)
     approx = sc.decode_tok_per_s is None
     return ConfigInfo(
-        name=name, precision=sc.precision, batch_size=sc.batch, prompt_len=sc.prompt, mode=mode, status="ok", error=None,
-        trace_path=None, tpot_median_ms=1e3 * sc.batch / rate, decode_tokens_per_s=rate * sc.batch if approx else rate,
-        new_tokens=sc.new_tokens, weights_bytes=weights.get(sc.precision), timings_from=label,
+        name=name,
+        precision=sc.precision,
+        batch_size=sc.batch,
+        prompt_len=sc.prompt,
+        mode=mode,
+        status="ok",
+        error=None,
+        trace_path=None,
+        tpot_median_ms=1e3 * sc.batch / rate,
+        decode_tokens_per_s=rate * sc.batch if approx else rate,
+        new_tokens=sc.new_tokens,
+        weights_bytes=weights.get(sc.precision),
+        timings_from=label,
         note=f"{name}: time per token approximated as generate time / tokens (prefill included)" if approx else name,
     )
 

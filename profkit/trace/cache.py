@@ -67,10 +67,10 @@ def fingerprint(path: Path, size: int) -> str:
 
 
 def cache_path(trace_path: Path, source: dict | None = None) -> Path:
-    return _entry_path(trace_path, source or _source(trace_path), "npz")
+    return _entry_path(source or _source(trace_path), "npz")
 
 
-def _entry_path(trace_path: Path, source: dict, suffix: str, key: str = "") -> Path:
+def _entry_path(source: dict, suffix: str, key: str = "") -> Path:
     parts = [str(CACHE_FORMAT), source["path"], str(source["size"]), str(source["mtime_ns"])] + ([key] if key else [])
     digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
     readable = _UNSAFE_NAME.sub("_", Path(source["path"]).name)[:80]  # the file's own name: every link to it shares the entry
@@ -100,9 +100,12 @@ def read(trace_path: Path) -> Trace | None:
             json_bytes=header["json_bytes"],
             warnings=header["warnings"],
             extent_ns=tuple(header.get("extent_ns") or (0, 0)),
-            **tables,
+            gpu=tables["gpu"],
+            runtime=tables["runtime"],
+            ops=tables["ops"],
+            annotations=tables["annotations"],
         )
-    except Exception:  # a corrupt or foreign cache entry is simply a miss
+    except Exception:  # noqa: BLE001 -- a corrupt or foreign cache entry is simply a miss
         return None
 
 
@@ -131,7 +134,7 @@ def write(trace_path: Path, trace: Trace) -> None:
             for c, v in getattr(trace, t).columns.items():
                 arrays[f"{t}.{c}"] = v
         with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]  # the stub lets **arrays reach allow_pickle: the keys are "table.column"
     except (OSError, TypeError, ValueError):
         pass  # read-only home, full disk, or metadata orjson cannot write: analysis still works, uncached
 
@@ -145,7 +148,7 @@ def entry_path(trace_path: Path, kind: str, key: str, source: dict | None = None
     """Where the side entry `kind`/`key` of `trace_path` lives (`kind`: lower-case letters, e.g. "analysis")."""
     if not _KIND.fullmatch(kind):
         raise ValueError(f"cache entry kind must be lower-case letters, got {kind!r}")
-    return _entry_path(trace_path, source or _source(trace_path), kind, f"{kind}|{key}")
+    return _entry_path(source or _source(trace_path), kind, f"{kind}|{key}")
 
 
 def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:
@@ -158,11 +161,11 @@ def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:
         if not data.startswith(_ENTRY_MAGIC):
             return None
         start = len(_ENTRY_MAGIC) + 4
-        size = int.from_bytes(data[len(_ENTRY_MAGIC):start], "little")
-        header = orjson.loads(data[start:start + size])
+        size = int.from_bytes(data[len(_ENTRY_MAGIC) : start], "little")
+        header = orjson.loads(data[start : start + size])
         if header != {"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source}:
             return None
-        return data[start + size:]
+        return data[start + size :]
     except Exception:  # noqa: BLE001 -- a corrupt or foreign entry is simply a miss
         return None
 

@@ -47,20 +47,26 @@ class Notes:
         if self.too_deep:
             out.append(f"dropped {_count(self.too_deep, 'event')} nested too deeply to read (over 1000 levels)")
         if self.repaired_text:
-            out.append(f"repaired {_count(self.repaired_text, 'event')} with text that is not valid JSON (invalid UTF-8 "
-                       "bytes, lone surrogate escapes or NaN/Infinity; bad characters became U+FFFD)")
+            out.append(
+                f"repaired {_count(self.repaired_text, 'event')} with text that is not valid JSON (invalid UTF-8 "
+                "bytes, lone surrogate escapes or NaN/Infinity; bad characters became U+FFFD)"
+            )
         if self.renamed_strings:
             out.append(f"replaced unencodable characters in {_count(self.renamed_strings, 'name')} with U+FFFD")
         if self.dropped_fields:
             out.append(f"dropped {_count(sum(self.dropped_fields.values()), 'event')} missing a field profkit needs ({_kinds(self.dropped_fields)})")
         if self.bad_times:
-            out.append(f"dropped {_count(sum(self.bad_times.values()), 'event')} with unusable times ({_kinds(self.bad_times)}; "
-                       f"the trace spans {self.span_us / 1e6:.3g} s)")
+            out.append(
+                f"dropped {_count(sum(self.bad_times.values()), 'event')} with unusable times ({_kinds(self.bad_times)}; "
+                f"the trace spans {self.span_us / 1e6:.3g} s)"
+            )
         if self.duplicates:
             out.append(f"removed {_count(sum(self.duplicates.values()), 'exact duplicate event')} ({_kinds(self.duplicates)}); each is counted once")
         if self.ignored_values:
-            out.append(f"ignored {_count(sum(self.ignored_values.values()), 'value')} of the wrong type or out of range "
-                       f"({_kinds(self.ignored_values)}); defaults used instead")
+            out.append(
+                f"ignored {_count(sum(self.ignored_values.values()), 'value')} of the wrong type or out of range "
+                f"({_kinds(self.ignored_values)}); defaults used instead"
+            )
         return out
 
 
@@ -78,8 +84,13 @@ def usable_times(ts_us: list[np.ndarray], dur_us: list[np.ndarray], notes: Notes
     masks = []
     for ts, dur in zip(ts_us, dur_us):
         ok = np.ones(len(ts), dtype=bool)
-        for label, bad in (("NaN or infinite ts", ~np.isfinite(ts)), ("NaN or infinite dur", ~np.isfinite(dur)),
-                           ("negative ts", ts < 0), ("negative dur", dur < 0), ("ts beyond the clock's range", ts > _MAX_US)):
+        for label, bad in (
+            ("NaN or infinite ts", ~np.isfinite(ts)),
+            ("NaN or infinite dur", ~np.isfinite(dur)),
+            ("negative ts", ts < 0),
+            ("negative dur", dur < 0),
+            ("ts beyond the clock's range", ts > _MAX_US),
+        ):
             _drop(ok, bad, label, notes)
         masks.append(ok)
     starts = np.concatenate([ts[ok] for ts, ok in zip(ts_us, masks)]) if masks else np.zeros(0)
@@ -118,8 +129,7 @@ def first_occurrences(columns: dict[str, np.ndarray]) -> np.ndarray:
 
     Rows are hashed to one integer, sorted by it, and only neighbours with equal hashes are compared
     in full (a stable sort keeps the earliest copy first)."""
-    values = [np.ascontiguousarray(v).view(np.uint64) if v.dtype.itemsize == 8 else v.astype(np.int64).view(np.uint64)
-              for v in columns.values()]
+    values = [np.ascontiguousarray(v).view(np.uint64) if v.dtype.itemsize == 8 else v.astype(np.int64).view(np.uint64) for v in columns.values()]
     n = len(values[0]) if values else 0
     keep = np.ones(n, dtype=bool)
     if n < 2:

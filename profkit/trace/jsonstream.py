@@ -17,7 +17,7 @@ it arrives (a gzip of blank space costs nothing but time).
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from collections.abc import Iterable
 
 import msgspec
 
@@ -31,8 +31,8 @@ MAX_METADATA_BYTES = 64 * 1024**2
 
 _SPACE = b" \t\r\n"
 _NOT_SPACE = re.compile(rb"[^ \t\r\n]")
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{},]', re.S)  # a lone '"' = a string cut off
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|"|[\[\]{},]', re.DOTALL)  # a lone '"' = a string cut off
 _SCALAR_END = re.compile(rb"[ \t\r\n,\]}]")
 _EVENT_END = re.compile(rb'\}[ \t\r\n]*(,)[ \t\r\n]*\{[ \t\r\n]*"')  # between two events: group 1 is the comma
 _COMMA = re.compile(rb",")
@@ -64,7 +64,7 @@ class _Buffer:
     """Decompressed bytes not yet consumed (`data[pos:]`), refilled chunk by chunk; `base` is the
     offset of data[0] in the whole decompressed document (for error messages)."""
 
-    def __init__(self, chunks: Iterator[bytes]):
+    def __init__(self, chunks: Iterable[bytes]):
         self.chunks = iter(chunks)
         self.data = b""
         self.pos = 0
@@ -80,7 +80,7 @@ class _Buffer:
             self.eof = True
             return False
         self.base += self.pos
-        self.data = self.data[self.pos:] + chunk
+        self.data = self.data[self.pos :] + chunk
         self.pos = 0
         return True
 
@@ -138,7 +138,7 @@ class _Scan:
         return commas, None
 
 
-def read_trace_json(chunks: Iterator[bytes], path, sink: EventSink) -> dict[str, bytes]:
+def read_trace_json(chunks: Iterable[bytes], path, sink: EventSink) -> dict[str, bytes]:
     """Feed the events of the trace document in `chunks` to `sink`; return the other top-level
     values as raw JSON bytes by key. TraceError when the document is not a JSON object or breaks off."""
     return _Reader(_Buffer(chunks), path, sink).document()
@@ -167,7 +167,7 @@ class _Reader:
             first = buf.peek()
         if first != ord("{"):
             if not _JSON_VALUE_START.match(buf.data, buf.pos):
-                raise self.fail(f"not JSON (it starts with {buf.data[buf.pos:buf.pos + 16]!r}); is this a torch.profiler (Kineto) trace?")
+                raise self.fail(f"not JSON (it starts with {buf.data[buf.pos : buf.pos + 16]!r}); is this a torch.profiler (Kineto) trace?")
             raise self.fail("top-level JSON is not an object; expected a Kineto trace with 'traceEvents'")
         buf.pos += 1
         c = buf.peek()
@@ -193,7 +193,11 @@ class _Reader:
             start = buf.peek()
             if key == "traceEvents":
                 if start != ord("["):
-                    raise self._truncated_or("a list after 'traceEvents'") if start is None else self.fail("'traceEvents' is not a list; is this a torch.profiler (Kineto) trace?")
+                    raise (
+                        self._truncated_or("a list after 'traceEvents'")
+                        if start is None
+                        else self.fail("'traceEvents' is not a list; is this a torch.profiler (Kineto) trace?")
+                    )
                 buf.pos += 1
                 self.has_events = True
                 self._events()
@@ -248,7 +252,7 @@ class _Reader:
                 if end is None:
                     raise self._ends_early()
                 break
-        raw = buf.data[buf.pos:end - buf.base]
+        raw = buf.data[buf.pos : end - buf.base]
         buf.pos = end - buf.base
         return raw
 
@@ -316,7 +320,7 @@ class _Reader:
         ends = commas + ([close] if close is not None else [])
         start = buf.offset()
         for end in ends:
-            raw = buf.data[start - buf.base:end - buf.base]
+            raw = buf.data[start - buf.base : end - buf.base]
             if not raw.strip():
                 raise self.fail(f"invalid JSON: an empty entry in 'traceEvents' (a stray comma) at byte {end}")
             self.sink.one(raw)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from array import array
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -37,7 +37,7 @@ from profkit.trace.model import (
     Trace,
 )
 from profkit.trace.repair import clean_text, clean_value, decode_repairing
-from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, describe_os_error, trace_chunks
+from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, trace_chunks
 
 GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET}
 RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver"}
@@ -71,12 +71,12 @@ class _Event(msgspec.Struct):
     ts: Any = None
     dur: Any = None
     tid: Any = 0
-    args: Union[_Args, None] = None
+    args: _Args | None = None
 
 
 # traceEvents entries that are not objects decode as themselves (counted and skipped), so that a
 # batch holding one still decodes in one call.
-_EVENTS_DECODER = msgspec.json.Decoder(list[Union[_Event, None, bool, int, float, str, list]])
+_EVENTS_DECODER = msgspec.json.Decoder(list[_Event | bool | int | float | str | list | None])
 _EVENT_DECODER = msgspec.json.Decoder(_Event)
 _ARGS_DECODER = msgspec.json.Decoder(_Args)
 _FIELDS_DECODER = msgspec.json.Decoder(dict[str, msgspec.Raw])
@@ -169,8 +169,18 @@ _IDS = (NO_ID, _INT64_MAX)  # correlation, External id, stream: NO_ID when absen
 _SIZES = (0, _INT64_MAX)  # bytes
 _DEVICES = (0, _INT32_MAX)  # device: an int32 column
 _TABLE_COLUMNS = {
-    "gpu": {"name_id": "q", "ts": "d", "dur": "d", "kind": "b", "copy_kind": "b", "stream": "q", "device": "q",
-            "correlation": "q", "external_id": "q", "bytes": "q"},
+    "gpu": {
+        "name_id": "q",
+        "ts": "d",
+        "dur": "d",
+        "kind": "b",
+        "copy_kind": "b",
+        "stream": "q",
+        "device": "q",
+        "correlation": "q",
+        "external_id": "q",
+        "bytes": "q",
+    },
     "runtime": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q", "correlation": "q", "external_id": "q"},
     "ops": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q", "external_id": "q", "dims_id": "q", "types_id": "q", "flops": "d"},
     "annotations": {"name_id": "q", "ts": "d", "dur": "d", "tid": "q"},
@@ -186,7 +196,7 @@ class _Builder(EventSink):
         self.path = path
         self.count = 0
         self.notes = Notes()
-        self.columns = {t: {c: array(code) for c, code in cols.items()} for t, cols in _TABLE_COLUMNS.items()}
+        self.columns: dict[str, dict[str, array[Any]]] = {t: {c: array(code) for c, code in cols.items()} for t, cols in _TABLE_COLUMNS.items()}
         self.ids: dict[str, int] = {}
         self.strings: list[str] = []
         self.canonical: dict[bytes, int] = {}
@@ -357,7 +367,7 @@ class _Builder(EventSink):
         low, high = bounds
         if value.__class__ is int and low <= value <= high:
             return value
-        if value is None or value == default and value.__class__ is int:
+        if value is None or (value == default and value.__class__ is int):
             return default
         number = None
         if isinstance(value, str):
@@ -430,8 +440,9 @@ class _Builder(EventSink):
         One table at a time, its growing arrays released as it is done (peak memory: one table twice)."""
         raw = self.columns
         as_numpy = {"d": np.float64, "b": np.int8, "q": np.int64}
-        masks = usable_times([np.frombuffer(raw[t]["ts"], np.float64) for t in _TABLE_COLUMNS],
-                             [np.frombuffer(raw[t]["dur"], np.float64) for t in _TABLE_COLUMNS], self.notes)
+        masks = usable_times(
+            [np.frombuffer(raw[t]["ts"], np.float64) for t in _TABLE_COLUMNS], [np.frombuffer(raw[t]["dur"], np.float64) for t in _TABLE_COLUMNS], self.notes
+        )
         starts = [np.frombuffer(raw[t]["ts"], np.float64)[m].min() for t, m in zip(_TABLE_COLUMNS, masks) if m.any()]
         if self.other_hi >= self.other_lo:
             starts.append(self.other_lo)
@@ -439,7 +450,7 @@ class _Builder(EventSink):
         tables = {}
         for t, mask in zip(_TABLE_COLUMNS, masks):
             cols = {c: np.frombuffer(v, as_numpy[v.typecode])[mask] for c, v in raw[t].items()}
-            raw[t] = None  # the array.array buffers can go
+            raw[t] = {}  # the array.array buffers can go
             unique = first_occurrences(cols)
             if not unique.all():
                 self.notes.duplicates[_TABLE_LABELS[t]] += int((~unique).sum())
@@ -454,7 +465,10 @@ class _Builder(EventSink):
             json_bytes=json_bytes,
             warnings=self.notes.warnings(),
             extent_ns=self._extent_ns(list(tables.values()), t0_ns),
-            **tables,
+            gpu=tables["gpu"],
+            runtime=tables["runtime"],
+            ops=tables["ops"],
+            annotations=tables["annotations"],
         )
 
     def _extent_ns(self, tables: list[Table], t0_ns: int) -> tuple[int, int]:

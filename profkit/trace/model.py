@@ -48,9 +48,6 @@ class Table:
     def end_ns(self) -> np.ndarray:
         return self.columns["ts_ns"] + self.columns["dur_ns"]
 
-    def take(self, index) -> "Table":
-        return Table({k: v[index] for k, v in self.columns.items()})
-
 
 @dataclass
 class Trace:

@@ -16,7 +16,7 @@ import msgspec
 from profkit.trace.checks import Notes
 
 _SURROGATE_ESCAPE = re.compile(rb"(\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2})|\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
-_NON_JSON_NUMBER = re.compile(rb'("[^"\\]*(?:\\.[^"\\]*)*")|-?\b(?:NaN|Infinity)\b', re.S)
+_NON_JSON_NUMBER = re.compile(rb'("[^"\\]*(?:\\.[^"\\]*)*")|-?\b(?:NaN|Infinity)\b', re.DOTALL)
 _INT64_MAX = (1 << 63) - 1
 
 

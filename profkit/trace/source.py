@@ -12,8 +12,9 @@ import errno
 import os
 import stat
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from profkit.errors import TraceError, option
 
@@ -108,10 +109,7 @@ def decompressed_chunks(fh: BinaryIO, name, max_bytes: int = DEFAULT_MAX_TRACE_B
     """The bytes of `fh` (gunzipped when they start with the gzip magic), at most `max_bytes` of them
     in total; `name` is what error messages call the file."""
     first = _read(fh, name, 2)
-    if first == GZIP_MAGIC:
-        chunks = _gunzip(_chain(first, _blocks(fh, name, GZIP_READ_BYTES)), name)
-    else:
-        chunks = _chain(first, _blocks(fh, name, CHUNK_BYTES))
+    chunks = _gunzip(_chain(first, _blocks(fh, name, GZIP_READ_BYTES)), name) if first == GZIP_MAGIC else _chain(first, _blocks(fh, name, CHUNK_BYTES))
     total = 0
     for chunk in chunks:
         total += len(chunk)

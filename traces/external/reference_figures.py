@@ -25,16 +25,32 @@ import re
 import sys
 
 SYNC = {
-    "cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize", "cuStreamSynchronize",
-    "cuCtxSynchronize", "cuEventSynchronize", "cudaMemcpy", "cudaMemcpy2D", "cudaMemcpyFromSymbol",
-    "cudaMemcpyToSymbol", "hipStreamSynchronize", "hipDeviceSynchronize", "hipEventSynchronize",
-    "hipCtxSynchronize", "hipMemcpy", "hipMemcpyWithStream", "hipMemcpy2D", "hipMemcpyDtoH", "hipMemcpyHtoD",
-    "hipMemcpyFromSymbol", "hipMemcpyToSymbol",
+    "cudaStreamSynchronize",
+    "cudaDeviceSynchronize",
+    "cudaEventSynchronize",
+    "cuStreamSynchronize",
+    "cuCtxSynchronize",
+    "cuEventSynchronize",
+    "cudaMemcpy",
+    "cudaMemcpy2D",
+    "cudaMemcpyFromSymbol",
+    "cudaMemcpyToSymbol",
+    "hipStreamSynchronize",
+    "hipDeviceSynchronize",
+    "hipEventSynchronize",
+    "hipCtxSynchronize",
+    "hipMemcpy",
+    "hipMemcpyWithStream",
+    "hipMemcpy2D",
+    "hipMemcpyDtoH",
+    "hipMemcpyHtoD",
+    "hipMemcpyFromSymbol",
+    "hipMemcpyToSymbol",
 }
 GRAPH = {"cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch"}
 RUNTIME = {"cuda_runtime", "cuda_driver"}
 BUSY = {"kernel", "gpu_memcpy", "gpu_memset"}
-GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.I)
+GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.IGNORECASE)
 
 
 def num(v):
@@ -54,8 +70,7 @@ def rows(path):
         e["ts"], e["dur"] = num(e["ts"]), num(e["dur"])
     props = doc.get("deviceProperties") or []
     gpu = (props[0].get("name") if props else "") or "(none)"
-    steps = sorted((e["ts"], e["ts"] + e["dur"], e["name"]) for e in ev
-                   if e.get("cat") == "user_annotation" and re.fullmatch(r"ProfilerStep#\d+", e["name"]))
+    steps = sorted((e["ts"], e["ts"] + e["dur"], e["name"]) for e in ev if e.get("cat") == "user_annotation" and re.fullmatch(r"ProfilerStep#\d+", e["name"]))
     if not steps:
         steps = [(min(e["ts"] for e in ev), max(e["ts"] + e["dur"] for e in ev), "whole")]
     runtime = [e for e in ev if e.get("cat") in RUNTIME]
@@ -65,8 +80,8 @@ def rows(path):
     gemm_ms = sum(e["dur"] for e in kernels if GEMM.search(without_parameters(e["name"]))) / 1e3
     for lo, hi, name in steps:
         covered, cur_s, cur_e = 0.0, None, None
-        for s, t in busy:
-            s, t = max(s, lo), min(t, hi)
+        for start, end in busy:
+            s, t = max(start, lo), min(end, hi)
             if t <= s:
                 continue
             if cur_e is None or s > cur_e:
@@ -78,7 +93,14 @@ def rows(path):
         launched = sum(1 for k in kernels if lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi)
         syncs = sum(1 for r in runtime if lo <= r["ts"] < hi and r["name"] in SYNC)
         graphs = sum(1 for r in runtime if lo <= r["ts"] < hi and r["name"] in GRAPH)
-        gemm_window = sum(k["dur"] for k in kernels if GEMM.search(without_parameters(k["name"])) and lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi) / 1e3
+        gemm_window = (
+            sum(
+                k["dur"]
+                for k in kernels
+                if GEMM.search(without_parameters(k["name"])) and lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi
+            )
+            / 1e3
+        )
         yield gpu, name, (hi - lo) / 1e3, covered / 1e3, launched, syncs, graphs, gemm_window, gemm_ms
 
 

@@ -44,15 +44,20 @@ class _Agg:
     op_ns: Counter = field(default_factory=Counter)  # launching op path + dims -> ns
     signatures: Counter = field(default_factory=Counter)  # exact: root op + input shapes (or kernel name)
 
-    def merge(self, other: "_Agg") -> None:
+    def merge(self, other: _Agg) -> None:
         self.gpu_ns += other.gpu_ns
         self.host_ns += other.host_ns
         self.activities += other.activities
         self.calls += other.calls
-        for mine, theirs in ((self.category_ns, other.category_ns), (self.kernel_ns, other.kernel_ns), (self.op_ns, other.op_ns), (self.signatures, other.signatures)):
+        for mine, theirs in (
+            (self.category_ns, other.category_ns),
+            (self.kernel_ns, other.kernel_ns),
+            (self.op_ns, other.op_ns),
+            (self.signatures, other.signatures),
+        ):
             mine.update(theirs)
 
-    def copy(self) -> "_Agg":
+    def copy(self) -> _Agg:
         new = _Agg(self.label, self.kind)
         new.merge(self)
         return new
@@ -219,6 +224,7 @@ def op_rows(tb: dict[str, _Agg], nb: int, tc: dict[str, _Agg], nc: int, wall: tu
 
 def _pool_unshared_kernels(tb: dict[str, _Agg], tc: dict[str, _Agg]) -> tuple[dict[str, _Agg], dict[str, _Agg]]:
     """Kernel-name rows found on one side only, merged into one row per category on each side."""
+
     def pooled(table: dict[str, _Agg], other: dict[str, _Agg]) -> dict[str, _Agg]:
         out: dict[str, _Agg] = {}
         for key, agg in table.items():
@@ -238,11 +244,19 @@ def _pool_unshared_kernels(tb: dict[str, _Agg], tc: dict[str, _Agg]) -> tuple[di
 def _op_row(key: str, a: _Agg | None, b: _Agg | None, nb: int, nc: int, wall: tuple, tokens: tuple) -> DiffRow:
     cat_ns = (a.category_ns if a else Counter()) + (b.category_ns if b else Counter())
     category = cat_ns.most_common(1)[0][0] if cat_ns else "host"
+    named = a or b
+    assert named is not None, "a row is on one side at least"
     row = _row(
-        key, (a or b).label, category, _match(a, b),
-        a.gpu_ns / nb / 1e6 if a else 0.0, b.gpu_ns / nc / 1e6 if b else 0.0,
-        a.activities / nb if a else 0.0, b.activities / nc if b else 0.0,
-        wall, tokens,
+        key,
+        named.label,
+        category,
+        _match(a, b),
+        a.gpu_ns / nb / 1e6 if a else 0.0,
+        b.gpu_ns / nc / 1e6 if b else 0.0,
+        a.activities / nb if a else 0.0,
+        b.activities / nc if b else 0.0,
+        wall,
+        tokens,
     )
     row.baseline_host_ms = a.host_ns / nb / 1e6 if a else 0.0
     row.candidate_host_ms = b.host_ns / nc / 1e6 if b else 0.0

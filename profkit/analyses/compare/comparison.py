@@ -4,7 +4,7 @@ and pooling repeats)."""
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from profkit.analyses.compare.inputs import _Entry, expand_input, expand_inputs, pair_entries
 from profkit.analyses.compare.model import K_SIGMA, REL_FLOOR, CompareReport, Comparison, Side, SideInput, SideSummary
@@ -17,7 +17,9 @@ from profkit.analyses.workload import describe_workload
 from profkit.errors import ProfkitError, option
 from profkit.trace.model import Trace
 
-_REPEAT_NOTE = "the candidate has the baseline's exact set-up: this comparison is the run-to-run noise floor; it is pooled into the baseline for the other candidates"
+_REPEAT_NOTE = (
+    "the candidate has the baseline's exact set-up: this comparison is the run-to-run noise floor; it is pooled into the baseline for the other candidates"
+)
 
 
 def compare_traces(baseline: SideInput | list, candidate: SideInput | list, k_sigma: float = K_SIGMA, rel_floor: float = REL_FLOOR) -> Comparison:
@@ -118,12 +120,15 @@ class _LoadedTraces:
         return entry.key if entry.key is not None else describe_workload(*self(entry)).key()
 
 
-def _compare_configuration(base_entry: _Entry, reps: list[_Entry], candidates: list[_Entry], load: _LoadedTraces, k_sigma: float, rel_floor: float) -> list[Comparison]:
+def _compare_configuration(
+    base_entry: _Entry, reps: list[_Entry], candidates: list[_Entry], load: _LoadedTraces, k_sigma: float, rel_floor: float
+) -> list[Comparison]:
     """One baseline configuration against its candidates: those with its exact set-up first, as repeats
     (the noise floor), then the others against the baseline pooled with its repeats."""
     base_pair = load(base_entry)
     explicit = [load(e) for e in reps]
-    repeats, others = [], []
+    repeats: list[tuple[Trace, TraceAnalysis]] = []
+    others: list[tuple[Trace, TraceAnalysis]] = []
     for e in candidates:
         cand_pair = load(e)
         same_file = resolved_path(str(e.path)) == resolved_path(str(base_entry.path))

@@ -86,12 +86,24 @@ def change_records(report: CompareReport) -> list[dict]:
     for c in report.comparisons:
         for name, p in c.phases.items():
             for m in (p.wall_ms, p.gpu_busy_ms):
-                rows.append({
-                    "baseline": c.baseline.label, "candidate": c.candidate.label, "kind": c.kind, "phase": name,
-                    "metric": m.metric, "baseline_ms": m.baseline, "candidate_ms": m.candidate, "delta_ms": m.delta_ms,
-                    "change": m.change, "significant": m.significant, "threshold_ms": m.threshold_ms, "noise_ms": m.noise_ms,
-                    "baseline_per_token_ms": m.baseline_per_token_ms, "candidate_per_token_ms": m.candidate_per_token_ms,
-                    "baseline_bound": p.baseline_bound, "candidate_bound": p.candidate_bound,
-                })
+                rows.append(
+                    {
+                        "baseline": c.baseline.label,
+                        "candidate": c.candidate.label,
+                        "kind": c.kind,
+                        "phase": name,
+                        "metric": m.metric,
+                        "baseline_ms": m.baseline,
+                        "candidate_ms": m.candidate,
+                        "delta_ms": m.delta_ms,
+                        "change": m.change,
+                        "significant": m.significant,
+                        "threshold_ms": m.threshold_ms,
+                        "noise_ms": m.noise_ms,
+                        "baseline_per_token_ms": m.baseline_per_token_ms,
+                        "candidate_per_token_ms": m.candidate_per_token_ms,
+                        "baseline_bound": p.baseline_bound,
+                        "candidate_bound": p.candidate_bound,
+                    }
+                )
     return rows
-

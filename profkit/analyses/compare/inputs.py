@@ -5,9 +5,9 @@ and repeats paired with the baseline configuration they go with."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
 
 from profkit.errors import ProfkitError, option
 
@@ -94,9 +94,9 @@ def pair_entries(base_entries: list[_Entry], rep_entries: list[_Entry], cand_ent
     candidates, lone_candidates = _group_by_partner(cand_entries, partner)
     notes = [f"--baseline-rep {e.path}: no baseline configuration with the same workload; ignored" for e in lone_reps]
     unpaired = [f"{e.path} ({_key_text(key_of(e))}): no baseline configuration with the same precision, batch, prompt length and mode" for e in lone_candidates]
-    for i, e in enumerate(base_entries):
-        if i not in candidates and not single:
-            unpaired.append(f"{e.path} ({_key_text(base_keys[i])}): no candidate configuration to compare with")
+    for i, (e, key) in enumerate(zip(base_entries, base_keys)):
+        if i not in candidates and key is not None:  # keys are None when there is a single baseline
+            unpaired.append(f"{e.path} ({_key_text(key)}): no candidate configuration to compare with")
     return Pairing(reps, candidates, unpaired, notes)
 
 

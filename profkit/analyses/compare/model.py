@@ -43,7 +43,7 @@ class Side:
 def _trace_label(trace: Trace) -> str:
     """'run_id/config name' from the trace's run manifest, else its file name without the trace suffix."""
     manifest = trace.manifest or {}
-    config = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    config = c if isinstance(c := manifest.get("config"), dict) else {}
     if manifest.get("run_id") and config.get("name"):
         return f"{manifest['run_id']}/{config['name']}"
     name = Path(trace.path).name

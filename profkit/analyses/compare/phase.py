@@ -73,7 +73,9 @@ def _phase_notes(phase: str, base: Side, cand: Side, wall: MetricChange) -> list
     """Borrowed noise, outlier steps left out, CUDA graph replays aligned by kernel name."""
     notes = []
     if wall.spread_borrowed:
-        notes.append(f"{phase} has one step per trace: its noise is borrowed from the decode steps' relative spread; repeat runs (--baseline-rep) make it firmer")
+        notes.append(
+            f"{phase} has one step per trace: its noise is borrowed from the decode steps' relative spread; repeat runs (--baseline-rep) make it firmer"
+        )
     for side_name, side in (("baseline", base), ("candidate", cand)):
         for analysis in side.analyses:
             for step in analysis.steps:

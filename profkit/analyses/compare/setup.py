@@ -7,8 +7,8 @@ from typing import Any
 
 from profkit.analyses.compare.model import SetupField, Side
 from profkit.analyses.summary import TraceAnalysis
-from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.analyses.workload import Workload, describe_workload
+from profkit.trace.metadata import cuda_version_text, hip_version_text
 from profkit.trace.model import Trace
 
 _SETUP_SOFTWARE = (
@@ -31,7 +31,7 @@ def setup_facts(trace: Trace, analysis: TraceAnalysis, workload: Workload) -> di
     """name -> (label, kind, value) of everything that describes how a trace was taken."""
     md = analysis.metadata
     manifest = trace.manifest or {}
-    env = manifest.get("environment") if isinstance(manifest.get("environment"), dict) else {}
+    env = e if isinstance(e := manifest.get("environment"), dict) else {}
     facts: dict[str, tuple[str, str, Any]] = {
         "model": ("model", "model", workload.model_hint or (workload.model.describe() or None)),
         "precision": ("precision", "workload", workload.precision),

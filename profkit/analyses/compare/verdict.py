@@ -21,7 +21,10 @@ def compose_verdict(c: Comparison) -> str:
         return "Both sides are the same trace: no differences."
     sentences = _setup_sentences(c)
     if not any(p.wall_ms.significant or p.gpu_busy_ms.significant for p in c.phases.values()):
-        parts = [f"{p.phase} wall {_pct(p.wall_ms.change)} (noise threshold +/-{p.wall_ms.threshold_ms:.2f} ms), GPU busy {_pct(p.gpu_busy_ms.change)}" for p in c.phases.values()]
+        parts = [
+            f"{p.phase} wall {_pct(p.wall_ms.change)} (noise threshold +/-{p.wall_ms.threshold_ms:.2f} ms), GPU busy {_pct(p.gpu_busy_ms.change)}"
+            for p in c.phases.values()
+        ]
         sentences.append("No significant difference: " + "; ".join(parts) + ".")
         return " ".join(sentences)
     names = _side_names(c)
@@ -38,7 +41,12 @@ def _setup_sentences(c: Comparison) -> list[str]:
     if c.workload_differences:
         per_token = any(p.baseline_tokens_per_step != p.candidate_tokens_per_step for p in c.phases.values())
         fields = [f"{f.label} {f.baseline} vs {f.candidate}" for f in c.setup_diff if f.kind == "workload"]
-        sentences.append("Workload differs (" + "; ".join(fields) + ")" + (": a step does not produce the same number of tokens on both sides, so compare per token." if per_token else "."))
+        sentences.append(
+            "Workload differs ("
+            + "; ".join(fields)
+            + ")"
+            + (": a step does not produce the same number of tokens on both sides, so compare per token." if per_token else ".")
+        )
     if setup:
         sentences.append("Set-up differs: " + "; ".join(setup) + ".")
     return sentences
@@ -64,7 +72,7 @@ def _phase_sentence(c: Comparison, p: PhaseComparison, names: tuple[str, str]) -
     if not w.significant and not g.significant:
         return f"{p.phase.capitalize()}: no significant change (wall {_pct(w.change)}, GPU busy {_pct(g.change)})."
     if p.baseline_tokens_per_step != p.candidate_tokens_per_step and w.baseline_per_token_ms and w.candidate_per_token_ms:
-        text = _per_token_sentence(p, names)
+        text = _per_token_sentence(p)
     elif w.significant:
         text = _wall_sentence(c, p, names)
     else:
@@ -84,13 +92,15 @@ def _gpu_only_sentence(p: PhaseComparison, cand_name: str) -> str:
     )
 
 
-def _per_token_sentence(p: PhaseComparison, names: tuple[str, str]) -> str:
+def _per_token_sentence(p: PhaseComparison) -> str:
     w, g = p.wall_ms, p.gpu_busy_ms
+    assert w.baseline_per_token_ms and w.candidate_per_token_ms, "called when both sides have per-token times"
     ratio = w.candidate_per_token_ms / w.baseline_per_token_ms
     text = (
         f"{p.phase} per token: {w.baseline_per_token_ms:.3g} -> {w.candidate_per_token_ms:.3g} ms ({_times(ratio)}), "
         f"because a step carries {p.baseline_tokens_per_step} vs {p.candidate_tokens_per_step} tokens while the step's wall time goes "
-        f"{w.baseline:.1f} -> {w.candidate:.1f} ms ({_pct(w.change)}, {_sig(w)}) and its GPU busy time {g.baseline:.2f} -> {g.candidate:.2f} ms ({_pct(g.change)}, {_sig(g)})"
+        f"{w.baseline:.1f} -> {w.candidate:.1f} ms ({_pct(w.change)}, {_sig(w)}) and its GPU busy time {g.baseline:.2f} -> {g.candidate:.2f} ms "
+        f"({_pct(g.change)}, {_sig(g)})"
     )
     idle = _counter(p, "idle_fraction")
     if p.candidate_bound in ("host", "sync"):
@@ -100,7 +110,8 @@ def _per_token_sentence(p: PhaseComparison, names: tuple[str, str]) -> str:
         )
     elif p.baseline_bound in ("host", "sync"):
         text += (
-            f"; the larger step turns it from {p.baseline_bound}-bound (GPU idle {idle.baseline:.0%}) into {p.candidate_bound}-bound (GPU idle {idle.candidate:.0%}): "
+            f"; the larger step turns it from {p.baseline_bound}-bound (GPU idle {idle.baseline:.0%}) "
+            f"into {p.candidate_bound}-bound (GPU idle {idle.candidate:.0%}): "
             "the GPU is now the limit, so the per-token gain shrinks from here"
         )
     return text
@@ -152,7 +163,10 @@ def _gpu_clauses(p: PhaseComparison, ratio: float, names: tuple[str, str]) -> li
 
 def _host_clauses(c: Comparison, p: PhaseComparison) -> list[str]:
     """GPU busy time is unchanged: the difference is on the host (and may be run-to-run noise)."""
-    parts = [f"GPU busy is unchanged within noise ({_pct(p.gpu_busy_ms.change)}{_category_drivers(p, min_share=0.02)}), so the difference is on the host{_host_detail(p)}"]
+    parts = [
+        f"GPU busy is unchanged within noise ({_pct(p.gpu_busy_ms.change)}{_category_drivers(p, min_share=0.02)}), so the difference is on the "
+        f"host{_host_detail(p)}"
+    ]
     if c.baseline.repeats == 0 and c.candidate.repeats == 0:
         parts.append("with one trace per configuration, run-to-run host variation cannot be ruled out: confirm with a repeated run (--baseline-rep)")
     return parts

@@ -40,9 +40,9 @@ __all__ = [
     "LAUNCH_OVERHEAD",
     "PRECISION",
     "Gain",
+    "RecommendConfig",
     "Recommendation",
     "Recommendations",
-    "RecommendConfig",
     "recommend",
     "recommendations",
 ]

@@ -55,12 +55,20 @@ def batch_point(p: Projector, curve: Curve, batch: int, max_batch: int) -> Batch
     # The measured rate is a mean over steps; keep its ratio to batch / median TPOT.
     rate_ratio = along(lambda pt: pt.tokens_per_s * pt.tpot_ms / (pt.batch * 1e3))
     ref = exact or min(curve.points, key=lambda pt: abs(pt.batch - batch))
-    proj = p.decode(median, curve.gpu, curve.precision, curve.mode, batch, ref.prompt_len + half_new(ref), ref.context_end,
-                    exact.busy_ms if exact else None)
+    proj = p.decode(median, curve.gpu, curve.precision, curve.mode, batch, ref.prompt_len + half_new(ref), ref.context_end, exact.busy_ms if exact else None)
     ttft = _ttft_on_target(p, curve, batch, exact, ref)
     tpot, tpot_p90 = proj.target_ms, proj.target_ms * p90_ratio
-    return BatchPoint(batch, tpot, tpot_p90, ttft, batch * 1e3 / tpot * rate_ratio, proj.on_target and exact is not None,
-                      exact is not None, batch <= max_batch, _failed(p.config, batch, max_batch, tpot_p90, ttft))
+    return BatchPoint(
+        batch,
+        tpot,
+        tpot_p90,
+        ttft,
+        batch * 1e3 / tpot * rate_ratio,
+        proj.on_target and exact is not None,
+        exact is not None,
+        batch <= max_batch,
+        _failed(p.config, batch, max_batch, tpot_p90, ttft),
+    )
 
 
 def _ttft_on_target(p: Projector, curve: Curve, batch: int, exact: CurvePoint | None, ref: CurvePoint) -> float | None:
@@ -88,7 +96,7 @@ def _candidates(curve: Curve, max_batch: int) -> list[int]:
     """Measured batches, powers of two and the memory limit, up to MAX_EXTRAPOLATION x the largest measured."""
     measured = [pt.batch for pt in curve.points]
     cap = max(measured) * MAX_EXTRAPOLATION
-    powers = [2**k for k in range(0, int(math.log2(cap)) + 1)]
+    powers = [2**k for k in range(int(math.log2(cap)) + 1)]
     return sorted({b for b in (*measured, *powers, max_batch, cap) if 1 <= b <= cap})
 
 
@@ -120,10 +128,7 @@ def choose_batch(p: Projector, curve: Curve) -> BatchChoice:
     headroom = max(beyond, key=lambda pt: pt.tokens_per_s) if beyond and best and beyond[0].batch > best.batch else None
     eligible = inside + [pt for pt in points if pt.batch > largest]
     nxt = next((pt for pt in eligible if best is None or pt.batch > best.batch), None)
-    if nxt is not None and nxt.failed:
-        limit = nxt.failed[0]
-    else:
-        limit = "measured_range"
+    limit = nxt.failed[0] if nxt is not None and nxt.failed else "measured_range"
     return BatchChoice(curve, points, best, limit, headroom, max_batch)
 
 
@@ -144,7 +149,7 @@ def batch_recommendation(p: Projector, precision: str | None) -> Recommendation 
     if not choices:
         return None
     if precision not in choices:
-        precision = max(choices, key=lambda k: choices[k].best.tokens_per_s if choices[k].best else 0)
+        precision = max(choices, key=lambda k: b.tokens_per_s if (b := choices[k].best) else 0)
     choice = choices[precision]
     first = choice.curve.points[0].batch
     base = batch_point(p, choice.curve, first, max(choice.max_batch, first))
@@ -156,9 +161,10 @@ def batch_recommendation(p: Projector, precision: str | None) -> Recommendation 
     if picked is None:
         return None
     best, extrapolated = picked
-    show_headroom = choice.headroom is not None and not extrapolated
-    if show_headroom:
-        ev.append(_headroom_evidence(p, choice.headroom))
+    headroom = None if extrapolated else choice.headroom
+    show_headroom = headroom is not None
+    if headroom is not None:
+        ev.append(_headroom_evidence(p, headroom))
     gain, basis = _batch_gain(p, choice.curve, best, base)
     conf, reason = _batch_confidence(best, basis, choice.curve, p, extrapolated)
     return Recommendation(
@@ -180,9 +186,11 @@ def batch_recommendation(p: Projector, precision: str | None) -> Recommendation 
 def _pick(choice: BatchChoice, base: BatchPoint) -> tuple[BatchPoint, bool] | None:
     """(batch to recommend, extrapolated?): the best batch in the measured range; when that is the first batch (one
     measured batch, or none larger meets the targets), the model's headroom beyond it; None without either."""
+    assert choice.best is not None, "called once a batch meets the targets"
     if choice.best.batch != base.batch:
         return choice.best, False
-    return (choice.headroom, True) if choice.headroom is not None else None
+    headroom = choice.headroom
+    return (headroom, True) if headroom is not None else None
 
 
 def _batch_evidence(p: Projector, curve: Curve, linear: dict | None) -> list[Evidence]:
@@ -194,8 +202,12 @@ def _batch_evidence(p: Projector, curve: Curve, linear: dict | None) -> list[Evi
 
 
 def _headroom_evidence(p: Projector, h: BatchPoint) -> Evidence:
-    return Evidence(f"extrapolated with the model (not measured): batch {h.batch}, TPOT {h.tpot_ms:.1f} ms (p90 {h.tpot_p90_ms:.1f}), "
-                    f"{h.tokens_per_s:,.0f} tok/s on {p.target.name} at {p.context:,} tokens", "model", False)
+    return Evidence(
+        f"extrapolated with the model (not measured): batch {h.batch}, TPOT {h.tpot_ms:.1f} ms (p90 {h.tpot_p90_ms:.1f}), "
+        f"{h.tokens_per_s:,.0f} tok/s on {p.target.name} at {p.context:,} tokens",
+        "model",
+        False,
+    )
 
 
 def _batch_flags(p: Projector, linear: dict | None, extrapolated: bool, headroom: bool) -> list[str]:
@@ -205,15 +217,19 @@ def _batch_flags(p: Projector, linear: dict | None, extrapolated: bool, headroom
 
 def _batch_why(p: Projector, choice: BatchChoice, best: BatchPoint, base: BatchPoint, extrapolated: bool, linear: dict | None) -> str:
     curve = choice.curve
-    why = (f"{curve.precision} batch {best.batch} on {p.target.name} at {p.context:,} tokens: TPOT {best.tpot_ms:.1f} ms "
-           f"(p90 {best.tpot_p90_ms:.1f}){_slo_text(p.config)}, {best.tokens_per_s:,.0f} tok/s vs {base.tokens_per_s:,.1f} at batch {base.batch} "
-           f"({_where_from(curve, best, extrapolated)}); larger batches are limited by {_limit_text(p, choice)}.")
+    why = (
+        f"{curve.precision} batch {best.batch} on {p.target.name} at {p.context:,} tokens: TPOT {best.tpot_ms:.1f} ms "
+        f"(p90 {best.tpot_p90_ms:.1f}){_slo_text(p.config)}, {best.tokens_per_s:,.0f} tok/s vs {base.tokens_per_s:,.1f} at batch {base.batch} "
+        f"({_where_from(curve, best, extrapolated)}); larger batches are limited by {_limit_text(p, choice)}."
+    )
     if linear:
         why += f" Throughput still scales linearly at batch {curve.points[-1].batch}: measure larger batches."
     if choice.headroom is not None and not extrapolated:
         h = choice.headroom
-        why += (f" The model says batch {h.batch} would also meet the targets (TPOT p90 {h.tpot_p90_ms:.1f} ms, "
-                f"{h.tokens_per_s:,.0f} tok/s; extrapolated, not measured).")
+        why += (
+            f" The model says batch {h.batch} would also meet the targets (TPOT p90 {h.tpot_p90_ms:.1f} ms, "
+            f"{h.tokens_per_s:,.0f} tok/s; extrapolated, not measured)."
+        )
     return why
 
 
@@ -229,9 +245,12 @@ def _where_from(curve: Curve, best: BatchPoint, extrapolated: bool) -> str:
 
 
 def _limit_text(p: Projector, choice: BatchChoice) -> str:
-    return {"memory": f"memory (the KV cache of more than {choice.max_batch} sequences of {p.context:,} tokens does not fit)",
-            "tpot_slo": "the TPOT target", "ttft_slo": "the TTFT target",
-            "measured_range": f"the measured range (largest measured batch {choice.curve.points[-1].batch})"}[choice.limit]
+    return {
+        "memory": f"memory (the KV cache of more than {choice.max_batch} sequences of {p.context:,} tokens does not fit)",
+        "tpot_slo": "the TPOT target",
+        "ttft_slo": "the TTFT target",
+        "measured_range": f"the measured range (largest measured batch {choice.curve.points[-1].batch})",
+    }[choice.limit]
 
 
 def _batch_how(p: Projector, choice: BatchChoice, best: BatchPoint) -> list[str]:
@@ -254,24 +273,37 @@ def _batch_details(p: Projector, choices: dict[str, BatchChoice], choice: BatchC
         "ttft_slo_ms": p.config.ttft_slo_ms,
         "linear_scaling": linear,
         "points": [_point_dict(pt) for pt in choice.points],
-        "per_precision": {k: {"batch": v.best.batch if v.best else None, "tokens_per_s": round(v.best.tokens_per_s, 1) if v.best else None,
-                              "limit": v.limit} for k, v in choices.items()},
+        "per_precision": {
+            k: {"batch": v.best.batch if v.best else None, "tokens_per_s": round(v.best.tokens_per_s, 1) if v.best else None, "limit": v.limit}
+            for k, v in choices.items()
+        },
     }
 
 
 def _batch_gain(p: Projector, curve: Curve, best: BatchPoint, base: BatchPoint) -> tuple[Gain, str]:
     """Aggregate tokens/s at `best` over `base` on the target (median- and p90-paced), and as measured where profiled."""
     measured_b = max((pt.batch for pt in curve.points if pt.batch <= best.batch), default=base.batch)
-    measured_gain = curve.at(measured_b).tokens_per_s / curve.points[0].tokens_per_s if measured_b != base.batch else None
+    measured_gain = curve.point(measured_b).tokens_per_s / curve.points[0].tokens_per_s if measured_b != base.batch else None
     gain_median = best.tokens_per_s / base.tokens_per_s
     gain_p90 = gain_median * best.tpot_ms / best.tpot_p90_ms  # paced by the p90 token instead of the median
     basis = MEASURED if best.measured and base.measured else MODELLED
-    text = (f"batch {best.batch} vs batch {base.batch}: {gain_median:.1f}x {basis} on {p.target.name} at {p.context:,} tokens "
-            f"({gain_p90:.1f}x if every token took the p90 time)")
+    text = (
+        f"batch {best.batch} vs batch {base.batch}: {gain_median:.1f}x {basis} on {p.target.name} at {p.context:,} tokens "
+        f"({gain_p90:.1f}x if every token took the p90 time)"
+    )
     if basis == MODELLED and measured_gain:
         text += f"; {measured_gain:.1f}x measured on {curve.gpu.name} (batch {measured_b} vs {base.batch})"
-    return Gain("decode tokens/s (aggregate)", min(gain_p90, gain_median), max(gain_p90, gain_median), p.target.name, basis,
-                measured_gain, measured_gain, curve.gpu.name, text), basis
+    return Gain(
+        "decode tokens/s (aggregate)",
+        min(gain_p90, gain_median),
+        max(gain_p90, gain_median),
+        p.target.name,
+        basis,
+        measured_gain,
+        measured_gain,
+        curve.gpu.name,
+        text,
+    ), basis
 
 
 def _no_batch_meets_slo(p: Projector, choice: BatchChoice, base: BatchPoint, ev: list[Evidence], linear: dict | None) -> Recommendation:
@@ -279,11 +311,19 @@ def _no_batch_meets_slo(p: Projector, choice: BatchChoice, base: BatchPoint, ev:
     gain = Gain("decode tokens/s (aggregate)", 1.0, 1.0, p.target.name, MODELLED, text="none: no batch meets the latency target")
     return Recommendation(
         kind=BATCH,
-        change=f"No {curve.precision} batch meets the latency target{_slo_text(p.config)} on {p.target.name}: fix the per-token time first (see the other recommendations) or relax the target",
+        change=(
+            f"No {curve.precision} batch meets the latency target{_slo_text(p.config)} on {p.target.name}: "
+            "fix the per-token time first (see the other recommendations) or relax the target"
+        ),
         why=f"batch {base.batch}: TPOT p90 {base.tpot_p90_ms:.1f} ms, TTFT {base.ttft_ms or float('nan'):.0f} ms on {p.target.name} at {p.context:,} tokens.",
-        evidence=ev, expected_gain=gain, measured=False, confidence=LOW,
-        confidence_reason="nothing to gain by batching until the per-token time comes down", how=[],
-        target=p.target_info(), flags=_batch_flags(p, linear, False, False) + ["no_batch_meets_slo"],
+        evidence=ev,
+        expected_gain=gain,
+        measured=False,
+        confidence=LOW,
+        confidence_reason="nothing to gain by batching until the per-token time comes down",
+        how=[],
+        target=p.target_info(),
+        flags=[*_batch_flags(p, linear, False, False), "no_batch_meets_slo"],
         details={"precision": curve.precision, "batch": None, "limit": choice.limit, "points": [_point_dict(pt) for pt in choice.points]},
     )
 
@@ -297,10 +337,15 @@ def _linear_scaling(curve: Curve) -> dict | None:
     if efficiency < LINEAR_SCALING_MIN:
         return None
     return {
-        "from_batch": a.batch, "to_batch": b.batch, "throughput_ratio": b.tokens_per_s / a.tokens_per_s, "efficiency": efficiency,
-        "text": (f"throughput still scales linearly at the largest measured batch: batch {a.batch} -> {b.batch} gives "
-                 f"{b.tokens_per_s / a.tokens_per_s:.2f}x tokens/s for {b.batch / a.batch:.0f}x sequences ({efficiency:.0%} of linear; "
-                 f"TPOT {a.tpot_ms:.1f} -> {b.tpot_ms:.1f} ms): the GPU is not yet the limit on {curve.gpu.name}, measure larger batches"),
+        "from_batch": a.batch,
+        "to_batch": b.batch,
+        "throughput_ratio": b.tokens_per_s / a.tokens_per_s,
+        "efficiency": efficiency,
+        "text": (
+            f"throughput still scales linearly at the largest measured batch: batch {a.batch} -> {b.batch} gives "
+            f"{b.tokens_per_s / a.tokens_per_s:.2f}x tokens/s for {b.batch / a.batch:.0f}x sequences ({efficiency:.0%} of linear; "
+            f"TPOT {a.tpot_ms:.1f} -> {b.tpot_ms:.1f} ms): the GPU is not yet the limit on {curve.gpu.name}, measure larger batches"
+        ),
     }
 
 
@@ -315,13 +360,17 @@ def _slo_text(config: RecommendConfig) -> str:
 
 def _batch_confidence(best: BatchPoint, basis: str, curve: Curve, p: Projector, extrapolated: bool) -> tuple[str, str]:
     if extrapolated:
-        return LOW, (f"batch {best.batch} lies beyond the measured batches ({', '.join(str(pt.batch) for pt in curve.points)}): "
-                     "the model's extrapolation, to be measured")
+        return LOW, (
+            f"batch {best.batch} lies beyond the measured batches ({', '.join(str(pt.batch) for pt in curve.points)}): "
+            "the model's extrapolation, to be measured"
+        )
     if basis == MEASURED:
         return HIGH, f"measured on {p.target.name} at this batch, at {curve.points[0].context_end or 'the measured'} tokens"
     first = f"batch {best.batch} was measured" if best.measured_on_profiled else f"batch {best.batch} lies between measured batches"
-    return MEDIUM, (f"{first} on {curve.gpu.name} at {curve.points[0].context_end or curve.points[0].prompt_len} tokens; "
-                    f"{p.target.name} at {p.context:,} tokens is modelled (GPU time by the roofline, memory by the KV-cache model)")
+    return MEDIUM, (
+        f"{first} on {curve.gpu.name} at {curve.points[0].context_end or curve.points[0].prompt_len} tokens; "
+        f"{p.target.name} at {p.context:,} tokens is modelled (GPU time by the roofline, memory by the KV-cache model)"
+    )
 
 
 def _measure_list(batch: int, choice: BatchChoice) -> str:

@@ -39,6 +39,13 @@ class Curve:
     def at(self, batch: int) -> CurvePoint | None:
         return next((p for p in self.points if p.batch == batch), None)
 
+    def point(self, batch: int) -> CurvePoint:
+        """The point at `batch`, one the caller knows the curve measured."""
+        pt = self.at(batch)
+        if pt is None:
+            raise KeyError(f"the {self.precision} {self.mode} curve on {self.gpu.name} has no point at batch {batch}")
+        return pt
+
 
 def curves(inputs: RecommendInputs) -> list[Curve]:
     """One curve per (GPU, precision, mode): un-profiled sweeps where present, else traces."""
@@ -58,23 +65,38 @@ def curves(inputs: RecommendInputs) -> list[Curve]:
 
 
 def _point_from_config(c: MeasuredConfig) -> CurvePoint:
-    tps = c.decode_tokens_per_s or c.batch_size * 1e3 / c.tpot_median_ms
-    return CurvePoint(c.batch_size, c.tpot_median_ms, c.tpot_p90_ms, c.ttft_ms, tps, c.prompt_len or 1,
-                      c.context_len, short(c.source), False)
+    """A configuration that timed its decode (`c.ok`) as a point."""
+    tpot = c.tpot_median_ms
+    assert tpot is not None, "only configurations that are ok make points"
+    tps = c.decode_tokens_per_s or c.batch_size * 1e3 / tpot
+    return CurvePoint(c.batch_size, tpot, c.tpot_p90_ms, c.ttft_ms, tps, c.prompt_len or 1, c.context_len, short(c.source), False)
 
 
 def _points_from_traces(traces: list[TraceEvidence]) -> list[CurvePoint]:
     by_batch: dict[int, list[TraceEvidence]] = {}
     for t in traces:
+        assert t.batch_size is not None, "only traces with a known batch make points"
         by_batch.setdefault(t.batch_size, []).append(t)
     points = []
     for batch, group in by_batch.items():
-        t = sorted(group, key=lambda t: t.path)[0]
+        t = min(group, key=lambda t: t.path)
         dec = t.analysis.phases["decode"].stats
         pre = t.analysis.phases.get("prefill")
         ctx_end = (t.prompt_len or 0) + dec.steps + 1 if t.prompt_len else None
-        points.append(CurvePoint(batch, dec.wall_ms, dec.wall_ms_p90, pre.stats.wall_ms if pre else None,
-                                 batch * 1e3 / dec.wall_ms, t.prompt_len or 1, ctx_end, t.name, True, dec.gpu_busy_ms))
+        points.append(
+            CurvePoint(
+                batch,
+                dec.wall_ms,
+                dec.wall_ms_p90,
+                pre.stats.wall_ms if pre else None,
+                batch * 1e3 / dec.wall_ms,
+                t.prompt_len or 1,
+                ctx_end,
+                t.name,
+                True,
+                dec.gpu_busy_ms,
+            )
+        )
     return points
 
 
@@ -94,7 +116,7 @@ def primary_gpu(found: list[Curve]) -> GpuSpec | None:
 def main_curve(found: list[Curve], gpu: GpuSpec, precision: str) -> Curve | None:
     """The curve of `precision` on `gpu`, eager first (what a sweep measures), longest first."""
     matching = [c for c in found if c.gpu == gpu and c.precision == precision]
-    return sorted(matching, key=lambda c: (c.mode != "eager", -len(c.points)))[0] if matching else None
+    return min(matching, key=lambda c: (c.mode != "eager", -len(c.points))) if matching else None
 
 
 def interp(xs: list[int], ys: list[float], x: float) -> float:
@@ -115,9 +137,19 @@ def half_new(pt: CurvePoint) -> int:
 def curve_evidence(curve: Curve) -> list[Evidence]:
     """The measured points of `curve` in one line: TPOT (p90), TTFT and tokens/s per batch."""
     how = "profiled" if curve.points[0].profiled else "un-profiled"
-    rows = "; ".join(f"b{pt.batch}: TPOT {pt.tpot_ms:.1f} ms" + (f" (p90 {pt.tpot_p90_ms:.1f})" if pt.tpot_p90_ms else "")
-                     + (f", TTFT {pt.ttft_ms:.0f} ms" if pt.ttft_ms is not None else "") + f", {pt.tokens_per_s:,.1f} tok/s"
-                     for pt in curve.points)
+    rows = "; ".join(
+        f"b{pt.batch}: TPOT {pt.tpot_ms:.1f} ms"
+        + (f" (p90 {pt.tpot_p90_ms:.1f})" if pt.tpot_p90_ms else "")
+        + (f", TTFT {pt.ttft_ms:.0f} ms" if pt.ttft_ms is not None else "")
+        + f", {pt.tokens_per_s:,.1f} tok/s"
+        for pt in curve.points
+    )
     ctx = curve.points[0].context_end
-    return [Evidence(f"{curve.precision} {curve.mode} on {curve.gpu.name} ({how}, prompt {curve.points[0].prompt_len}"
-                     + (f", context up to {ctx}" if ctx else "") + f"): {rows}", ", ".join(sorted({pt.source for pt in curve.points})))]
+    return [
+        Evidence(
+            f"{curve.precision} {curve.mode} on {curve.gpu.name} ({how}, prompt {curve.points[0].prompt_len}"
+            + (f", context up to {ctx}" if ctx else "")
+            + f"): {rows}",
+            ", ".join(sorted({pt.source for pt in curve.points})),
+        )
+    ]

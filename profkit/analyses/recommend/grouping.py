@@ -37,8 +37,7 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
     cpu_items = [(kind, item) for kind, item in _items(inputs) if item.device == CPU]
     set_aside = list(inputs.set_aside)
     if cpu_items:
-        why = ("a CPU run says nothing about a GPU deployment" if gpu_items
-               else "there is no GPU run to recommend from; record one with `profkit run` on a GPU")
+        why = "a CPU run says nothing about a GPU deployment" if gpu_items else "there is no GPU run to recommend from; record one with `profkit run` on a GPU"
         set_aside.append(f"set aside {_count(cpu_items)} measured on the CPU ({_origins(cpu_items)}): {why}")
     groups: dict[str, list] = {}
     for kind, item in gpu_items:
@@ -46,8 +45,10 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
     chosen = _choose(groups, requested, {names[id(item)] for _, item in cpu_items})
     for name, items in groups.items():
         if name != chosen:
-            set_aside.append(f"set aside {_count(items)} of model {name} ({_origins(items)}): advice is for one model at a time"
-                             + (f"; give --model {name} for its own" if name in LLAMA_CONFIGS else ""))
+            set_aside.append(
+                f"set aside {_count(items)} of model {name} ({_origins(items)}): advice is for one model at a time"
+                + (f"; give --model {name} for its own" if name in LLAMA_CONFIGS else "")
+            )
     kept = groups.get(chosen, []) if chosen is not None else []
     configs = [item for kind, item in kept if kind == "config"]
     traces = [item for kind, item in kept if kind == "trace"]
@@ -56,14 +57,20 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
     if shape is None:
         shape = LLAMA_CONFIGS[DEFAULT_MODEL]
         if kept:
-            notes.append(f"the evidence's model ({chosen}) is not a known shape: modelled figures use {DEFAULT_MODEL}'s; "
-                         "give --model with its config.json")
+            notes.append(f"the evidence's model ({chosen}) is not a known shape: modelled figures use {DEFAULT_MODEL}'s; give --model with its config.json")
     used = {str(i.source) for i in configs} | {str(t.path) for t in traces}
     sources = [s for s in inputs.sources if any(u == s or u.startswith(s.rstrip("/") + "/") for u in used)]
     gpus = {i.gpu_name for i in configs} | {t.gpu_name for t in traces}
     return replace(
-        inputs, model=shape, configs=configs, traces=traces, sources=sources, notes=notes, set_aside=set_aside,
-        ceilings={g: c for g, c in inputs.ceilings.items() if g in gpus}, model_given=requested is not None,
+        inputs,
+        model=shape,
+        configs=configs,
+        traces=traces,
+        sources=sources,
+        notes=notes,
+        set_aside=set_aside,
+        ceilings={g: c for g, c in inputs.ceilings.items() if g in gpus},
+        model_given=requested is not None,
     )
 
 

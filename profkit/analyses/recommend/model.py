@@ -91,8 +91,9 @@ class Gain:
             "high": round(self.high, 3),
             "gpu": self.gpu,
             "basis": self.basis,
-            "measured_range": None if self.measured_low is None else {
-                "low": round(self.measured_low, 3), "high": round(self.measured_high or self.measured_low, 3), "gpu": self.measured_gpu},
+            "measured_range": None
+            if self.measured_low is None
+            else {"low": round(self.measured_low, 3), "high": round(self.measured_high or self.measured_low, 3), "gpu": self.measured_gpu},
             "text": self.text,
         }
 
@@ -181,6 +182,21 @@ class Recommendations:
         from profkit.frames import records_frame
 
         columns = ("rank", "kind", "change", "gain_low", "gain_high", "gain_metric", "gain_basis", "measured", "confidence", "why")
-        return records_frame(({"rank": r.rank, "kind": r.kind, "change": r.change, "gain_low": r.expected_gain.low,
-                               "gain_high": r.expected_gain.high, "gain_metric": r.expected_gain.metric, "gain_basis": r.expected_gain.basis,
-                               "measured": r.measured, "confidence": r.confidence, "why": r.why} for r in self.items), columns)
+        return records_frame(
+            (
+                {
+                    "rank": r.rank,
+                    "kind": r.kind,
+                    "change": r.change,
+                    "gain_low": r.expected_gain.low,
+                    "gain_high": r.expected_gain.high,
+                    "gain_metric": r.expected_gain.metric,
+                    "gain_basis": r.expected_gain.basis,
+                    "measured": r.measured,
+                    "confidence": r.confidence,
+                    "why": r.why,
+                }
+                for r in self.items
+            ),
+            columns,
+        )

@@ -87,7 +87,7 @@ class Projector:
 
     def decode_trace(self, precision: str, mode: str) -> TraceEvidence | None:
         found = [t for t in self.inputs.traces if t.precision == precision and t.mode == mode and "decode" in t.analysis.phases]
-        return sorted(found, key=lambda t: (t.batch_size or 0, t.path))[0] if found else None
+        return min(found, key=lambda t: (t.batch_size or 0, t.path)) if found else None
 
     def bound(self, precision: str, mode: str, gpu_ms: float, step_ms: float) -> str:
         """The decode bound from a trace of this precision and mode; else host when the modelled GPU time is under half the step."""
@@ -103,8 +103,9 @@ class Projector:
         to = ideal_ms(self.shape, self.target, precision, batch, self.context if phase == "decode" else ctx_from)[i]
         return to / ideal_ms(self.shape, gpu_from, precision, batch, ctx_from)[i]
 
-    def decode(self, step_ms: float, gpu_from: GpuSpec, precision: str, mode: str, batch: int, ctx_from: int,
-               ctx_end: int | None, busy_ms: float | None = None) -> Projection:
+    def decode(
+        self, step_ms: float, gpu_from: GpuSpec, precision: str, mode: str, batch: int, ctx_from: int, ctx_end: int | None, busy_ms: float | None = None
+    ) -> Projection:
         """Move one measured decode step (median or p90) to the target at the user's context."""
         if busy_ms is None:
             busy_ms, _ = self.modelled_busy_ms(gpu_from, precision, mode, batch, ctx_from)
@@ -124,8 +125,7 @@ class Projector:
 
     def decode_point(self, curve: Curve, pt: CurvePoint) -> Projection:
         """Move the median decode step of one measured point of `curve` to the target."""
-        return self.decode(pt.tpot_ms, curve.gpu, curve.precision, curve.mode, pt.batch, pt.prompt_len + half_new(pt),
-                           pt.context_end, pt.busy_ms)
+        return self.decode(pt.tpot_ms, curve.gpu, curve.precision, curve.mode, pt.batch, pt.prompt_len + half_new(pt), pt.context_end, pt.busy_ms)
 
     def prefill(self, ttft_ms: float, gpu_from: GpuSpec, precision: str, mode: str, batch: int, prompt: int) -> float:
         """TTFT on the target: the measured TTFT + the change in prefill GPU time (no overlap assumed)."""
@@ -148,8 +148,12 @@ class Projector:
             est = estimate(self.shape, self.target, prec, context_len=self.context, batch_size=1)
             parts.append(f"{prec} weights {est.weights_bytes / 1e9:.2f} GB leave {est.headroom_bytes / 2**30:.1f} GiB -> max batch {est.max_batch}")
         kv = kv_bytes_per_token(self.shape)
-        return Evidence(f"memory on {self.target.name} at {self.context:,} tokens (KV cache {kv / 1024:.0f} KiB/token, "
-                        f"{kv * self.context / 2**30:.2f} GiB per sequence): " + "; ".join(parts), "model", False)
+        return Evidence(
+            f"memory on {self.target.name} at {self.context:,} tokens (KV cache {kv / 1024:.0f} KiB/token, "
+            f"{kv * self.context / 2**30:.2f} GiB per sequence): " + "; ".join(parts),
+            "model",
+            False,
+        )
 
     # -- what the target was and how the numbers got there --
     def scaled_flags(self) -> list[str]:
@@ -169,8 +173,11 @@ class Projector:
             return f"measured on the target ({self.target.name}); no scaling"
         specs = (self._spec_named(name) for name in sorted(self.scaled_from))
         parts = [self._scaling_from(spec) for spec in specs if spec is not None]
-        return (f"modelled for {self.target.name} at {self.context:,} tokens of context, "
-                + "; ".join(parts) + "; GPU time scaled by the roofline ratio, host time kept (same CPU and software assumed)")
+        return (
+            f"modelled for {self.target.name} at {self.context:,} tokens of context, "
+            + "; ".join(parts)
+            + "; GPU time scaled by the roofline ratio, host time kept (same CPU and software assumed)"
+        )
 
     def _scaling_from(self, spec: GpuSpec) -> str:
         """Datasheet bandwidth and bf16 peak of `spec` against the target's (and the run's measured copy bandwidth)."""
@@ -181,8 +188,12 @@ class Projector:
             f"from {spec.name} with the catalog's datasheet numbers: bandwidth {spec.bandwidth_gbps:,.0f} -> "
             f"{self.target.bandwidth_gbps:,.0f} GB/s ({bw:.2f}x), bf16 peak {spec.peak_tflops.get('bf16', 0):,.0f} -> "
             f"{self.target.peak_tflops.get('bf16', 0):,.0f} TFLOP/s ({tf:.2f}x)"
-            + (f" (measured copy bandwidth there {measured:,.0f} GB/s, {measured / spec.bandwidth_gbps:.0%} of the datasheet; "
-               "the same fraction is assumed on the target)" if measured else "")
+            + (
+                f" (measured copy bandwidth there {measured:,.0f} GB/s, {measured / spec.bandwidth_gbps:.0%} of the datasheet; "
+                "the same fraction is assumed on the target)"
+                if measured
+                else ""
+            )
         )
 
     def _measured_copy_gbps(self, spec: GpuSpec) -> float | None:

@@ -1,15 +1,14 @@
 """Compare: two traces side by side — set-up diff, step changes against noise, op-aligned diff, verdict."""
 
 from functools import partial
+from typing import cast
 
 import streamlit as st
 
 from profkit.analyses.compare import CompareReport
-from profkit.dashboard import charts, data, state, widgets
 from profkit.analyses.compare.document import SIGNIFICANCE_RULE
+from profkit.dashboard import charts, data, state, widgets
 from profkit.report.compare_render import render_markdown
-
-
 
 URL_KEY = "compare.url"
 
@@ -49,10 +48,13 @@ with right:
     b = widgets.trace_picker(root, "B (candidate)", pair[1], key="compare.b")
 repeats = st.multiselect(
     "Repeats of A (same set-up, recorded again): their spread joins the noise band",
-    [r for r in refs if r not in (a, b)], default=[r for r in st.session_state.get("compare.repeats_kept", []) if r in refs and r not in (a, b)],
-    format_func=data.ref_label, key="compare.repeats",
+    [r for r in refs if r not in (a, b)],
+    default=[r for r in st.session_state.get("compare.repeats_kept", []) if r in refs and r not in (a, b)],
+    format_func=data.ref_label,
+    key="compare.repeats",
 )
 st.session_state["compare.repeats_kept"] = list(repeats)
+assert a is not None and b is not None, "there are two traces to pick from"
 state.set_compare(a, b)
 if a == b:
     st.info("Pick two different traces (or give A a repeat to see the noise floor).")
@@ -82,11 +84,37 @@ st.caption("Dots: each steady step; black bar: the median; grey band: A's median
 rows = []
 for phase, pc in c.phases.items():
     for m in (pc.wall_ms, pc.gpu_busy_ms):
-        rows.append(dict(phase=phase, metric="wall" if m.metric == "wall_ms" else "GPU busy", A=m.baseline, B=m.candidate, delta=m.delta_ms,
-                         change=m.change, threshold=m.threshold_ms, significant="yes" if m.significant else "no",
-                         A_tok=m.baseline_per_token_ms, B_tok=m.candidate_per_token_ms, reason=m.reason))
-widgets.table(rows, {"phase": "phase", "metric": "metric", "A": "A ms", "B": "B ms", "delta": "delta ms", "change": ("change", "percent"),
-                     "threshold": "noise threshold ms", "significant": "significant", "A_tok": "A ms/token", "B_tok": "B ms/token", "reason": "why"})
+        rows.append(
+            dict(
+                phase=phase,
+                metric="wall" if m.metric == "wall_ms" else "GPU busy",
+                A=m.baseline,
+                B=m.candidate,
+                delta=m.delta_ms,
+                change=m.change,
+                threshold=m.threshold_ms,
+                significant="yes" if m.significant else "no",
+                A_tok=m.baseline_per_token_ms,
+                B_tok=m.candidate_per_token_ms,
+                reason=m.reason,
+            )
+        )
+widgets.table(
+    rows,
+    {
+        "phase": "phase",
+        "metric": "metric",
+        "A": "A ms",
+        "B": "B ms",
+        "delta": "delta ms",
+        "change": ("change", "percent"),
+        "threshold": "noise threshold ms",
+        "significant": "significant",
+        "A_tok": "A ms/token",
+        "B_tok": "B ms/token",
+        "reason": "why",
+    },
+)
 
 st.caption(f"A change is {SIGNIFICANCE_RULE}.")
 
@@ -99,17 +127,34 @@ for note in pc.notes:
 
 st.subheader(f"Op-aligned diff ({phase}, per step)")
 ops_columns = {  # GPU ms (sum of activity durations) and host ms (the calls' own time) per step
-    "label": "operation", "category": "category", "match": "match", "baseline_ms": ("A GPU ms", "%.3f"), "candidate_ms": ("B GPU ms", "%.3f"),
-    "delta_ms": ("delta GPU ms", "%+.3f"), "change": ("GPU change", "percent"), "baseline_host_ms": ("A host ms", "%.2f"),
-    "candidate_host_ms": ("B host ms", "%.2f"), "delta_host_ms": ("delta host ms", "%+.2f"), "baseline_calls": ("A calls", "%.0f"),
-    "candidate_calls": ("B calls", "%.0f"), "baseline_op": "A op", "candidate_op": "B op",
+    "label": "operation",
+    "category": "category",
+    "match": "match",
+    "baseline_ms": ("A GPU ms", "%.3f"),
+    "candidate_ms": ("B GPU ms", "%.3f"),
+    "delta_ms": ("delta GPU ms", "%+.3f"),
+    "change": ("GPU change", "percent"),
+    "baseline_host_ms": ("A host ms", "%.2f"),
+    "candidate_host_ms": ("B host ms", "%.2f"),
+    "delta_host_ms": ("delta host ms", "%+.2f"),
+    "baseline_calls": ("A calls", "%.0f"),
+    "candidate_calls": ("B calls", "%.0f"),
+    "baseline_op": "A op",
+    "candidate_op": "B op",
 }
-SORTS = {"largest change, GPU or host": lambda r: -max(abs(r.delta_ms), abs(r.delta_host_ms)),
-         "GPU time change": lambda r: -abs(r.delta_ms), "host time change": lambda r: -abs(r.delta_host_ms)}
-order = st.radio("Sort by", list(SORTS), horizontal=True, key="compare.sort")
+SORTS = {
+    "largest change, GPU or host": lambda r: -max(abs(r.delta_ms), abs(r.delta_host_ms)),
+    "GPU time change": lambda r: -abs(r.delta_ms),
+    "host time change": lambda r: -abs(r.delta_host_ms),
+}
+order = cast(str, st.radio("Sort by", list(SORTS), horizontal=True, key="compare.sort"))  # Streamlit's stubs type it None
 widgets.table(sorted(pc.ops, key=SORTS[order]), ops_columns)
 with st.expander("By kernel category"):
     widgets.table(pc.categories, {k: v for k, v in ops_columns.items() if not k.endswith(("_calls", "_op", "host_ms"))})
 
-st.download_button("Download this comparison as Markdown (as `profkit compare --markdown`)", partial(render_markdown, CompareReport([c])),
-                   file_name="comparison.md", mime="text/markdown")
+st.download_button(
+    "Download this comparison as Markdown (as `profkit compare --markdown`)",
+    partial(render_markdown, CompareReport([c])),
+    file_name="comparison.md",
+    mime="text/markdown",
+)

@@ -51,9 +51,20 @@ for name, report in a.phases.items():
 st.subheader("Phases (steady state, medians per step)")
 widgets.table(
     [{**vars(r.stats), "bound": r.verdict.bound} for r in a.phases.values()],
-    {"phase": "phase", "steady_steps": "steady steps", "wall_ms": "wall ms", "wall_ms_p90": "wall p90 ms", "gpu_busy_ms": "busy ms",
-     "idle_fraction": ("idle", "percent"), "kernels": ("kernels", "%.0f"), "sync_calls": ("syncs", "%.0f"), "d2h_copies": ("D2H copies", "%.0f"),
-     "graph_launches": ("graph replays", "%.0f"), "wall_ms_spread": "noise ms", "bound": "bound"},
+    {
+        "phase": "phase",
+        "steady_steps": "steady steps",
+        "wall_ms": "wall ms",
+        "wall_ms_p90": "wall p90 ms",
+        "gpu_busy_ms": "busy ms",
+        "idle_fraction": ("idle", "percent"),
+        "kernels": ("kernels", "%.0f"),
+        "sync_calls": ("syncs", "%.0f"),
+        "d2h_copies": ("D2H copies", "%.0f"),
+        "graph_launches": ("graph replays", "%.0f"),
+        "wall_ms_spread": "noise ms",
+        "bound": "bound",
+    },
 )
 
 # ---- steps ------------------------------------------------------------------------------------
@@ -78,8 +89,17 @@ with right:
     steps = max(report.kernels.steps, 1)
     widgets.table(
         [dict(vars(k), ms_per_step=k.total_ms / steps, calls_per_step=k.count / steps) for k in report.kernels.top],
-        {"op": "launched by op", "category": "category", "ms_per_step": ("ms / step", "%.3f"), "share": ("share", "percent"),
-         "calls_per_step": ("calls / step", "%.0f"), "mean_us": ("mean us", "%.1f"), "input_dims": "input dims", "kernel": "kernel", "op_path": "op path"},
+        {
+            "op": "launched by op",
+            "category": "category",
+            "ms_per_step": ("ms / step", "%.3f"),
+            "share": ("share", "percent"),
+            "calls_per_step": ("calls / step", "%.0f"),
+            "mean_us": ("mean us", "%.1f"),
+            "input_dims": "input dims",
+            "kernel": "kernel",
+            "op_path": "op path",
+        },
     )
 
 causes = report.causes
@@ -118,9 +138,17 @@ if bw is not None:
         per = max(report.stats.steady_steps, 1)
         widgets.table(
             [dict(vars(g), calls_per_step=g.calls / per, mb_per_call=g.bytes_per_call / 1e6) for g in bw.gemms],
-            {"op": "op", "input_dims": "input dims", "calls_per_step": ("calls / step", "%.0f"), "mb_per_call": ("MB / call", "%.1f"),
-             "mean_us": ("mean us", "%.1f"), "achieved_gbps": ("GB/s", "%.0f"), "fraction_of_peak": ("of peak", "percent"),
-             "achieved_tflops": ("TFLOP/s", "%.2f"), "kernel": "kernel"},
+            {
+                "op": "op",
+                "input_dims": "input dims",
+                "calls_per_step": ("calls / step", "%.0f"),
+                "mb_per_call": ("MB / call", "%.1f"),
+                "mean_us": ("mean us", "%.1f"),
+                "achieved_gbps": ("GB/s", "%.0f"),
+                "fraction_of_peak": ("of peak", "percent"),
+                "achieved_tflops": ("TFLOP/s", "%.2f"),
+                "kernel": "kernel",
+            },
         )
 
 # ---- the run this trace belongs to ------------------------------------------------------------
@@ -131,15 +159,26 @@ if extras.nvml is not None:
 if extras.sweep is not None and extras.sweep["batch"].nunique() > 1:
     st.subheader("Batch sweep")
     widgets.plot(charts.batch_sweep(extras.sweep))
-    widgets.table(extras.sweep.to_dict("records"), {
-        "precision": "precision", "batch": "batch", "mode": "mode", "decode_tokens_per_s": ("decode tok/s", "%.1f"),
-        "tpot_median_ms": ("TPOT median ms", "%.1f"), "tpot_p90_ms": ("TPOT p90 ms", "%.1f"), "ttft_ms": ("TTFT ms", "%.1f"),
-        "peak_gpu_mem_gib": ("peak GPU mem GiB", "%.2f")})
+    widgets.table(
+        extras.sweep.to_dict("records"),
+        {
+            "precision": "precision",
+            "batch": "batch",
+            "mode": "mode",
+            "decode_tokens_per_s": ("decode tok/s", "%.1f"),
+            "tpot_median_ms": ("TPOT median ms", "%.1f"),
+            "tpot_p90_ms": ("TPOT p90 ms", "%.1f"),
+            "ttft_ms": ("TTFT ms", "%.1f"),
+            "peak_gpu_mem_gib": ("peak GPU mem GiB", "%.2f"),
+        },
+    )
     st.caption(extras.sweep_note)
 
 with st.expander("Top-level CPU ops (host time, whole trace)"):
     widgets.table(a.cpu_ops, {"name": "op", "count": "calls", "total_ms": ("total ms", "%.1f")})
 
 left, right = st.columns(2)
-left.download_button("Download as Markdown (as `profkit analyze --markdown`)", partial(data.analysis_markdown, a), file_name="analysis.md", mime="text/markdown")
+left.download_button(
+    "Download as Markdown (as `profkit analyze --markdown`)", partial(data.analysis_markdown, a), file_name="analysis.md", mime="text/markdown"
+)
 right.download_button("Download as JSON (as `profkit analyze --json`)", partial(data.analysis_json, a), file_name="analysis.json", mime="application/json")

@@ -1,16 +1,16 @@
 """Recommend: ranked changes with their evidence, and a what-if panel driven by `profkit estimate`."""
 
 from functools import partial
+from typing import cast
 
 import pandas as pd
 import streamlit as st
 
-from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN, PRECISIONS
+from profkit.analyses.estimate import DEFAULT_CONTEXT_LEN, PRECISIONS, estimate_notes
 from profkit.analyses.recommend import DEFAULT_TARGET_GPU, RecommendConfig
 from profkit.dashboard import charts, data, state, widgets
 from profkit.hardware.catalog import GPU_CATALOG
 from profkit.models import LLAMA_CONFIGS
-from profkit.analyses.estimate import estimate_notes
 from profkit.report.estimate_render import estimate_rows
 from profkit.report.recommend_render import KIND_LABELS
 
@@ -26,7 +26,8 @@ st.title("Recommend")
 
 # ---- target --------------------------------------------------------------------------------------
 c = st.columns([2, 1, 1, 2])
-target = c[0].selectbox("Target GPU", GPU_KEYS, index=GPU_KEYS.index(DEFAULT_TARGET_GPU), format_func=_gpu_name, key="recommend.gpu")
+# cast: Streamlit's stubs type a selectbox over a list of str as None (their Sequence[Never] overload wins)
+target = cast(str, c[0].selectbox("Target GPU", GPU_KEYS, index=GPU_KEYS.index(DEFAULT_TARGET_GPU), format_func=_gpu_name, key="recommend.gpu"))
 context_len = c[1].number_input("Context length (tokens)", min_value=1, max_value=1_048_576, value=DEFAULT_CONTEXT_LEN, step=1024, key="recommend.context")
 slo = c[2].number_input("TPOT target ms (0 = none)", min_value=0.0, value=0.0, step=5.0, key="recommend.slo")
 held = list(state.uploads())
@@ -68,8 +69,12 @@ for r in recs:
             st.caption(r.target["scaling"])
 
 if recs:
-    st.download_button("Download as Markdown (as `profkit recommend --markdown`)", partial(data.recommendations_markdown, recs),
-                       file_name="recommendations.md", mime="text/markdown")
+    st.download_button(
+        "Download as Markdown (as `profkit recommend --markdown`)",
+        partial(data.recommendations_markdown, recs),
+        file_name="recommendations.md",
+        mime="text/markdown",
+    )
 
 # ---- what-if -------------------------------------------------------------------------------------
 st.subheader("What if: memory and speed on another set-up")
@@ -82,7 +87,7 @@ models = list(LLAMA_CONFIGS)
 w = st.columns(5)
 wf_model = w[0].selectbox("Model", models, index=models.index(inputs.model.name) if inputs.model.name in models else 0, key="whatif.model")
 wf_gpu = w[1].selectbox("GPU", GPU_KEYS, index=GPU_KEYS.index(target), format_func=_gpu_name, key="whatif.gpu")
-wf_precision = w[2].selectbox("Precision", precisions, index=precisions.index(default_precision), key="whatif.precision")
+wf_precision = cast(str, w[2].selectbox("Precision", precisions, index=precisions.index(default_precision), key="whatif.precision"))
 wf_batch = w[3].number_input("Batch", min_value=1, max_value=4096, value=int(default_batch), key="whatif.batch")
 wf_context = w[4].number_input("Context length", min_value=1, max_value=1_048_576, value=int(context_len), step=1024, key="whatif.context")
 
@@ -92,7 +97,9 @@ m[0].metric("fits in memory", "yes" if est.fits else "NO", help=f"total {est.tot
 m[1].metric("headroom after weights", f"{est.headroom_bytes / 2**30:.1f} GiB")
 m[2].metric("free after KV cache", f"{est.free_bytes / 2**30:.1f} GiB")
 m[3].metric(f"max batch at {est.context_len:,} tokens", f"{est.max_batch}")
-m[4].metric("modelled decode tok/s (roofline)", f"{est.decode_tokens_per_s_ideal_aggregate:,.0f}", help=f"{est.decode_bound}-bound; all {est.batch_size} sequences")
+m[4].metric(
+    "modelled decode tok/s (roofline)", f"{est.decode_tokens_per_s_ideal_aggregate:,.0f}", help=f"{est.decode_bound}-bound; all {est.batch_size} sequences"
+)
 for warning in est.warnings:
     st.warning(warning)
 
@@ -106,5 +113,5 @@ for column, (section, rows) in zip(st.columns(2), estimate_rows(est)):
     with column:
         st.markdown(f"**{section}** (as `profkit estimate` prints it)")
         st.table(pd.DataFrame([(label.strip(), value) for label, value in rows], columns=["quantity", "value"]).set_index("quantity"))
-for note in estimate_notes(est)[len(est.warnings):]:
+for note in estimate_notes(est)[len(est.warnings) :]:
     st.caption(note)

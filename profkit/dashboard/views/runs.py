@@ -6,8 +6,22 @@ from profkit.dashboard import data, state, uploads, widgets
 from profkit.errors import ProfkitError
 
 #: Columns the table can be filtered by.
-FILTERS = ("GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes", "model", "precision", "batch", "prompt",
-           "mode", "rank", "status")
+FILTERS = (
+    "GPU",
+    "driver",
+    "CUDA runtime",
+    "HIP runtime",
+    "torch",
+    "transformers",
+    "bitsandbytes",
+    "model",
+    "precision",
+    "batch",
+    "prompt",
+    "mode",
+    "rank",
+    "status",
+)
 ORDER_KEY = "runs.selection_order"
 
 root = widgets.require_root()
@@ -21,8 +35,7 @@ for warning in table.attrs.get("warnings", []):
     st.warning(warning)
 skipped = table.attrs.get("skipped", [])
 if skipped:
-    st.warning(f"Not read ({len(skipped)}): the dashboard only opens files inside {root}, each once.\n\n"
-               + "\n".join(f"- {line}" for line in skipped))
+    st.warning(f"Not read ({len(skipped)}): the dashboard only opens files inside {root}, each once.\n\n" + "\n".join(f"- {line}" for line in skipped))
 
 if table.empty:
     st.info(f"No runs or traces in {root} yet: record some with `profkit run --out {root}`, or upload a trace below.")
@@ -71,7 +84,10 @@ else:
         widgets.go("compare", {"a": openable[0], "b": openable[1]})
 
 st.subheader("Analyze a trace file")
-st.caption(f"A torch.profiler trace (.json or .json.gz, up to {uploads.upload_limit_mb()} MiB); it is analyzed like `profkit analyze` and kept for this browser session only.")
+st.caption(
+    f"A torch.profiler trace (.json or .json.gz, up to {uploads.upload_limit_mb()} MiB); it is analyzed like `profkit analyze` and kept for this browser "
+    "session only."
+)
 upload = st.file_uploader("Trace file", type=["json", "gz"], max_upload_size=uploads.upload_limit_mb(), key="runs.upload")
 if upload is not None:
     try:
