@@ -161,6 +161,25 @@ def test_keeps_8bit_when_16bit_does_not_fit(all_inputs):
     assert rec.expected_gain.high > 3
 
 
+def test_bf16_and_fp16_measured_at_different_batches(tmp_path):
+    """A subset of the real H200 sweep: int8 at batch 1 and 16, bf16 only at 1, fp16 only at 16. The
+    advice compares int8 with the precision it recommends only where both were measured."""
+    doc = json.loads(RESULTS.read_text())
+    keep = {("int8", 1), ("int8", 16), ("bf16", 1), ("fp16", 16)}
+    doc["runs"] = [r for r in doc["runs"] if (r["precision"], r["batch"]) in keep]
+    subset = tmp_path / "subset_results.json"
+    subset.write_text(json.dumps(doc))
+    rec = recommend(load_inputs([subset]), get_gpu("a100-40gb-sxm"))
+    precision = next(r for r in rec if r.kind == "precision")
+    fast = precision.details["recommended_precision"]
+    int8 = {int(b): v for b, v in precision.details["tokens_per_s"]["int8"].items()}
+    chosen = {int(b): v for b, v in precision.details["tokens_per_s"][fast].items()}
+    both = sorted(set(int8) & set(chosen))
+    assert len(both) == 1
+    ratio = chosen[both[0]] / int8[both[0]]
+    assert precision.expected_gain.measured_low == pytest.approx(ratio, rel=1e-3) == precision.expected_gain.measured_high
+
+
 def test_no_precision_recommendation_without_int8():
     inputs = load_inputs([RESULTS])
     inputs.configs = [c for c in inputs.configs if c.precision != "int8"]

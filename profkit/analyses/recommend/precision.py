@@ -33,6 +33,7 @@ def precision_recommendation(p: Projector) -> Recommendation | None:
     fast = _faster_16bit(int8, sixteen, common) if common else None
     if fast is None:
         return None  # int8 wins somewhere (or no batch to compare): nothing to recommend on precision
+    common = [b for b in common if fast.at(b)]  # the batches measured for int8 and for the precision recommended
     other = next((c for c in sixteen if c is not fast), None)
     if p.max_batch(fast.precision) >= 1:
         return _switch_to_16bit(p, int8, fast, other, common)
