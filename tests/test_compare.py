@@ -6,8 +6,10 @@ has 256 D2H copies and 257 synchronizations per step against 0 and 1 for bf16.
 """
 
 import gzip
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -338,3 +340,40 @@ def test_cli_markdown_and_terminal(tmp_path):
     assert term.returncode == 0, term.stderr
     assert "Verdict:" in term.stdout and "No significant difference" in term.stdout
     assert json.loads(out.read_text())["comparisons"][0]["kind"] == "repeat"
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_terminal_keeps_labels_and_numbers_whole_at_any_width(loaded, width):
+    """Piped `profkit compare` at $COLUMNS 60/80/120: no line is wider than the console; every set-up
+    label and every per-step figure is printed unbroken on one line (a table too narrow for its
+    numbers is stacked row by row instead of cutting or folding them)."""
+    from rich.console import Console
+
+    from profkit.analyses.compare import CompareReport, compare_traces
+    from profkit.report.compare_render import _terminal_sections, render_terminal
+
+    report = CompareReport([compare_traces(loaded["int8"], loaded["b16"]), compare_traces(loaded["int8"], COMPILED)])
+    console = Console(width=width, record=True, file=io.StringIO(), color_system=None)
+    render_terminal(report, console)
+    lines = console.export_text().splitlines()
+    assert max(len(line) for line in lines) <= width
+    for word in ("threshold", "significant", "tokens/step"):
+        assert word in lines or any(f" {word} " in f" {line} " for line in lines), word
+    text = "\n".join(lines)
+
+    def whole(cell: str) -> bool:
+        return re.search(r"(?<!\S)" + re.escape(cell) + r"(?!\S)", text) is not None
+
+    for c in report.comparisons:
+        for f in c.setup:
+            assert any(line.startswith(f.label + " ") for line in lines), f.label
+    for p in (p for c in report.comparisons for p in c.phases.values()):
+        for m in (p.wall_ms, p.gpu_busy_ms):
+            for figure in (f"{m.baseline:.2f}", f"{m.candidate:.2f}", f"+/-{m.threshold_ms:.2f}"):
+                assert whole(figure), figure
+        for _title, head, rows in _terminal_sections(p):
+            for col in head:
+                assert col.startswith("kernels") or whole(col), col
+            for row in rows:
+                for col, cell in zip(head[1:], row[1:]):
+                    assert col.startswith("kernels") or whole(cell), (col, cell)

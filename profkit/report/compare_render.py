@@ -217,21 +217,54 @@ def _terminal_sections(p: PhaseComparison) -> list[tuple[str, list[str], list[li
     return out
 
 
+LABEL_MAX_WIDTH = 24  # a first column (set-up labels, phases) keeps up to this many characters unbroken
+
+
+def _label_width(head: str, rows: list[list[str]]) -> int:
+    """Width the first column keeps at any terminal width: its longest label up to LABEL_MAX_WIDTH
+    (18 for operation names, which are long and may fold)."""
+    if head == "operation":
+        return 18
+    return min(max([len(head), *(len(r[0]) for r in rows if r)]), LABEL_MAX_WIDTH)
+
+
+def _min_table_width(head: list[str], rows: list[list[str]]) -> int:
+    """The narrowest width at which render_terminal's table keeps every number whole: numeric columns
+    at their widest cell, set-up values and kernel names at 12 characters, the first column at
+    _label_width; plus one space between columns (box=None, pad_edge=False)."""
+    widths = []
+    for i, col in enumerate(head):
+        cells = [len(col), *(len(r[i]) for r in rows if i < len(r))]
+        if i == 0:
+            widths.append(_label_width(col, rows))
+        elif col.startswith("kernels") or col in ("baseline", "candidate"):
+            widths.append(min(max(cells), 12))
+        else:
+            widths.append(max(cells))
+    return sum(widths) + 2 * (len(widths) - 1)
+
+
 def render_terminal(report: CompareReport, console=None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from profkit.report.tables import make_console, print_stacked
+
+    console = console or make_console()
 
     def table(title, head, rows, styles=None):
+        if _min_table_width(head, rows) > console.width:
+            print_stacked(console, title, head, rows, styles=styles)
+            return
         t = Table(title=title, title_justify="left", title_style="bold", box=None, pad_edge=False)
         for i, col in enumerate(head):
             if col.startswith("kernels"):
                 t.add_column(col, no_wrap=True, overflow="ellipsis", max_width=36)
             elif i == 0:
-                t.add_column(col, overflow="fold", min_width=18 if col == "operation" else None)
+                t.add_column(col, overflow="fold", min_width=_label_width(col, rows))
+            elif col in ("baseline", "candidate"):  # set-up values are text (GPU names): they may fold, the labels may not
+                t.add_column(col, justify="left", overflow="fold")
             else:
-                t.add_column(col, justify="left" if col in ("match", "metric", "significant", "baseline", "candidate") else "right", no_wrap=True)
+                t.add_column(col, justify="left" if col in ("match", "metric", "significant") else "right", no_wrap=True)
         for i, row in enumerate(rows):
             t.add_row(*row, style=(styles or {}).get(i))
         console.print(t)

@@ -74,13 +74,23 @@ def print_section_table(console, s: Section) -> None:
             table.add_row(*(escape(cell) for cell in r))
         console.print(table)
         return
-    if s.title:
-        console.print(f"[bold cyan]{escape(s.title)}")
-    for r in s.rows:
-        console.print(f"  [bold]{escape(r[0])}[/bold]", highlight=False)
-        pairs = [f"{c} {v}" for c, v in zip(s.columns[1:], r[1:]) if v not in ("", "-", "?", None)]
+    print_stacked(console, s.title, s.columns, s.rows, title_style="bold cyan")
+
+
+def print_stacked(console, title: str, columns: list[str], rows: list[list[str]], title_style: str = "bold", styles: dict | None = None) -> None:
+    """Rows of a table too wide for the console, one after another: the first cell on its own line,
+    then `column value` pairs packed into lines (a number is never split). `styles` maps a row's
+    index to a rich style for its lines."""
+    from rich.markup import escape
+
+    if title:
+        console.print(f"[{title_style}]{escape(title)}")
+    for i, r in enumerate(rows):
+        style = (styles or {}).get(i)
+        console.print(f"  [bold]{escape(r[0])}[/bold]", highlight=False, style=style)
+        pairs = [f"{c} {v}" for c, v in zip(columns[1:], r[1:]) if v not in ("", "-", "?", None)]
         for line in pack(pairs, console.width - 4):
-            console.print(f"    {escape(line)}", highlight=False, overflow="fold")
+            console.print(f"    {escape(line)}", highlight=False, overflow="fold", style=style)
 
 
 def _table_width(s: Section) -> int:
