@@ -25,17 +25,18 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this checkout's profkit, here and in the processes started (PYTHONPATH)
+sys.path.insert(0, str(ROOT / "tests"))  # the tests' live-server helpers
+from live_server import CHROMIUM_ARGS, ServerDidNotStart, free_port, stop, wait_healthy  # noqa: E402
+
 TARGET_S = 2.0
 #: (page script, sidebar title, text of the page's last element, plotly charts it draws at least)
 PAGES = (
@@ -82,37 +83,15 @@ def apptest_round(env: dict) -> dict:
 
 
 # ---- browser -------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start_server(traces_dir: Path, env: dict, log) -> tuple[subprocess.Popen, str]:
     from profkit.cli.dashboard import streamlit_command
 
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(streamlit_command(traces_dir, port=port, headless=True), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit(f"streamlit did not start on {url}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        return proc, wait_healthy(proc, port, timeout_s=120)
+    except ServerDidNotStart as exc:
+        raise SystemExit(str(exc)) from None
 
 
 def _drawn(pg, title: str, last_text: str, charts: int) -> None:
@@ -145,7 +124,7 @@ def browser_round(browser, traces_dir: Path, env: dict, log) -> dict:
         return out
     finally:
         context.close()
-        _stop(proc)
+        stop(proc)
 
 
 # ---- report --------------------------------------------------------------------------------------
@@ -186,20 +165,7 @@ def main() -> None:
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p, open(Path(tmp) / "server.log", "w+") as log:
-            browser = p.chromium.launch(
-                executable_path=chromium,
-                headless=True,
-                args=[
-                    "--no-sandbox",
-                    "--headless",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                ],
-            )
+            browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
             try:
                 rounds = [browser_round(browser, args.traces_dir.resolve(), env, log) for _ in range(args.rounds)]
             finally:

@@ -9,28 +9,15 @@ How fast pages render is measured in benchmarks/, not asserted here.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from live_server import CHROMIUM, CHROMIUM_ARGS, ServerDidNotStart, free_port, stop, wait_healthy
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "traces" / "samples"
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 INT8 = "h200_llama3-8b_int8_b1.pt.trace.json.gz"
 FP16 = "h200_llama3-8b_fp16_b1.pt.trace.json.gz"
 BF16 = "h200_llama3-8b_bf16_b1.pt.trace.json.gz"
@@ -43,42 +30,22 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`profkit dashboard`'s own streamlit command over the samples, on a free port; yields the base URL."""
     from profkit.cli.dashboard import streamlit_command
 
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, PROFKIT_CACHE_DIR=str(tmp_path_factory.getbasetemp() / "profkit-dashboard-cache"))
     with open(tmp_path_factory.mktemp("streamlit") / "server.log", "w+") as log:
         proc = subprocess.Popen(streamlit_command(SAMPLES, port=port, headless=True), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.seek(0)
-                proc.kill()
-                pytest.fail(f"streamlit did not start on {url}:\n{log.read()[-3000:]}")
-            time.sleep(0.3)
-        yield url
-        proc.terminate()
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            url = wait_healthy(proc, port, SERVER_START_TIMEOUT_S)
+        except ServerDidNotStart as exc:
+            log.seek(0)
+            pytest.fail(f"{exc}:\n{log.read()[-3000:]}")
+        yield url
+        stop(proc, timeout_s=10)
 
 
 @pytest.fixture(scope="module")

@@ -9,12 +9,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
+from live_server import ServerDidNotStart, free_port, stop, wait_healthy
 from profkit.dashboard.app import SERVER_OPTIONS
 from profkit.dashboard.uploads import upload_limit_mb
 
@@ -23,41 +23,16 @@ SAMPLES = REPO / "traces" / "samples"
 START_TIMEOUT_S = 90
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_healthy(proc: subprocess.Popen, port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            out = proc.communicate()[0]
-            pytest.fail(f"the server did not start on port {port}:\n{out[-3000:]}")
-        time.sleep(0.3)
+    try:
+        wait_healthy(proc, port, START_TIMEOUT_S)
+    except ServerDidNotStart as exc:
+        pytest.fail(f"{exc}:\n{proc.communicate()[0][-3000:]}")
 
 
 def _listening_addresses(pid: int, port: int) -> set[str]:
     procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
     return {c.laddr.ip for p in procs for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN and c.laddr.port == port}
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_repository_config_says_what_profkit_dashboard_passes():
@@ -70,7 +45,7 @@ def test_the_repository_config_says_what_profkit_dashboard_passes():
 
 @pytest.mark.slow
 def test_profkit_dashboard_becomes_the_server_and_sigterm_stops_it(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PROFKIT_CACHE_DIR": str(tmp_path / "cache")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "profkit", "dashboard", str(SAMPLES), "--headless", "--port", str(port)],
@@ -93,12 +68,12 @@ def test_profkit_dashboard_becomes_the_server_and_sigterm_stops_it(tmp_path):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0  # the port is closed: no orphan server
     finally:
-        _stop(proc)
+        stop(proc)
 
 
 @pytest.mark.slow
 def test_streamlit_run_from_the_checkout_binds_loopback_with_the_same_options(tmp_path):
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "PROFKIT_CACHE_DIR": str(tmp_path / "cache"), "PROFKIT_TRACES_DIR": str(SAMPLES)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "dashboards/app.py", "--server.port", str(port), "--server.headless", "true"],
@@ -112,4 +87,4 @@ def test_streamlit_run_from_the_checkout_binds_loopback_with_the_same_options(tm
         _wait_healthy(proc, port)
         assert _listening_addresses(proc.pid, port) == {"127.0.0.1"}
     finally:
-        _stop(proc)
+        stop(proc)

@@ -314,6 +314,14 @@ def _unreadable(path: Path, run_id: str, problem: str) -> RunInfo:
     return info
 
 
+#: RunInfo fields a trace's own metadata (its header) can fill where the manifest left them unknown.
+HEADER_FIELDS = ("gpu_name", "gpu_count", "gpu_memory_bytes", "cuda_runtime", "cuda_driver", "hip_runtime", "hip_driver", "roctracer", "rank", "world_size")
+
+
+def _header_fields(h: TraceHeader) -> dict:
+    return {name: getattr(h, name) for name in HEADER_FIELDS}
+
+
 def _trace_info(h: TraceHeader, run_id: str, path: Path) -> RunInfo:
     m = embedded_manifest(h.manifest)
     if m is not None:
@@ -321,22 +329,7 @@ def _trace_info(h: TraceHeader, run_id: str, path: Path) -> RunInfo:
         info.warnings += [f"{display(path.name)}: embedded manifest: {p}; ignored" for p in m.problems]
     else:
         info = RunInfo(run_id, TRACE, str(path), "trace metadata", None, device="gpu" if h.gpu_name else None)
-    _fill(
-        info,
-        dict(
-            created=h.created,
-            gpu_name=h.gpu_name,
-            gpu_count=h.gpu_count,
-            gpu_memory_bytes=h.gpu_memory_bytes,
-            cuda_runtime=h.cuda_runtime,
-            cuda_driver=h.cuda_driver,
-            hip_runtime=h.hip_runtime,
-            hip_driver=h.hip_driver,
-            roctracer=h.roctracer,
-            rank=h.rank,
-            world_size=h.world_size,
-        ),
-    )
+    _fill(info, dict(_header_fields(h), created=h.created))
     if info.device is None and h.gpu_name:
         info.device = "gpu"
     return info
@@ -364,22 +357,7 @@ def _inspect(info: RunInfo, path: Path, name: str) -> ConfigInfo:
     w = describe_workload(trace)
     info.source = "trace metadata + events"
     h = header_from_metadata(trace.metadata)  # Kineto may write metadata after the events
-    _fill(
-        info,
-        dict(
-            gpu_name=h.gpu_name,
-            gpu_count=h.gpu_count,
-            gpu_memory_bytes=h.gpu_memory_bytes,
-            cuda_runtime=h.cuda_runtime,
-            cuda_driver=h.cuda_driver,
-            hip_runtime=h.hip_runtime,
-            hip_driver=h.hip_driver,
-            roctracer=h.roctracer,
-            rank=h.rank,
-            world_size=h.world_size,
-            model=w.model_hint,
-        ),
-    )
+    _fill(info, dict(_header_fields(h), model=w.model_hint))
     if info.device is None:
         info.device = "gpu" if info.gpu_name or trace.has_gpu_activity else "cpu"
     return ConfigInfo(name, w.precision, w.batch_size, w.prompt_len, w.mode, "ok", None, str(path))
