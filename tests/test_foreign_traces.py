@@ -506,3 +506,28 @@ def test_hta_option_runs_on_a_rank_3_trace():
     assert r.returncode == 0, r.stderr
     assert "Idle time breakdown (us), rank 3" in r.stdout and "Queue length summary, rank 3" in r.stdout
     assert "HTA cannot analyze" not in r.stdout + r.stderr
+
+
+def test_the_table_across_traces_shows_each_traces_main_phase():
+    """`profkit analyze DIR`'s table across traces: a training trace shows its step phase (not n/a
+    everywhere because it has no decode), a serving engine's decode its own tokens per step, and a
+    CPU-only trace n/a (not zero) for every GPU figure. Expected values from the reference table."""
+    import statistics
+
+    from profkit.report.analyze_render import overview_section
+
+    names = ["hta_negqueue_rank0.json.gz", "hta_cpu_only.json.gz", "tl_vllm_decode_full_graph.json.gz"]
+    s = overview_section([analysis(n) for n in names])
+    rows = {r[0]: dict(zip(s.columns, r, strict=True)) for r in s.rows}
+    steps = [r for r in REFERENCE if r["file"] == names[0]]
+    train = rows[names[0]]
+    assert train["phase"] == "step"
+    assert float(train["ms/step"]) == pytest.approx(statistics.median(r["wall"] for r in steps), abs=0.006)
+    assert float(train["busy ms"]) == pytest.approx(statistics.median(r["busy"] for r in steps), abs=0.006)
+    assert train["kernels"] == f"{steps[0]['kernels']:,}" and train["decode tok/s"] == "n/a"
+    cpu = rows[names[1]]
+    assert cpu["phase"] == "step" and all(cpu[c] == "n/a" for c in ("busy ms", "idle", "kernels", "MBU"))
+    vllm = rows[names[2]]
+    (ref,) = [r for r in REFERENCE if r["file"] == names[2]]
+    assert vllm["phase"] == "decode" and vllm["GPU"].startswith("unnamed (mi300x")
+    assert float(vllm["decode tok/s"].replace(",", "")) == pytest.approx(32 / (ref["wall"] / 1e3), rel=0.001)  # 32 tokens per step (vLLM's annotation)

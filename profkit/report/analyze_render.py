@@ -315,39 +315,74 @@ def _cpu_ops(a: TraceAnalysis) -> Section:
     return Section("Top-level CPU ops (host time, whole trace)", ["op", "calls", "total ms"], rows)
 
 
+def overview_phase(a: TraceAnalysis) -> str | None:
+    """The phase a trace's row in the table across traces shows: decode where there is one, else the
+    phase with the most steady steps other than prefill (a training step, a serving engine's mixed
+    step), else prefill."""
+    if "decode" in a.phases:
+        return "decode"
+    others = [n for n in a.phases if n != "prefill"]
+    if others:
+        return max(others, key=lambda n: a.phases[n].stats.steady_steps)
+    return "prefill" if "prefill" in a.phases else None
+
+
+def _gpu_cell(m) -> str:
+    if m.gpu_name:
+        return m.gpu_name
+    if m.gpu_spec_key:
+        return f"unnamed ({m.gpu_spec_key} by {m.gpu_match})"
+    return "none"
+
+
 def overview_section(analyses: list[TraceAnalysis], workloads: list | None = None) -> Section:
     """One row per trace: the table across configurations of a run. `workloads` (from
     `describe_workload`, same order) add the configuration and the profiled decode tokens/s."""
     rows = []
     for i, a in enumerate(analyses):
-        d = a.phases.get("decode")
+        name = overview_phase(a)
+        r = a.phases[name] if name else None
         p = a.phases.get("prefill")
         w = workloads[i] if workloads else None
-        tokens_per_s = w.batch_size * 1000.0 / d.stats.wall_ms if w and w.batch_size and d and d.stats.wall_ms else None
+        gpu = r if r and a.has_gpu_activity else None  # a CPU-only trace has no GPU figures, not zeros
         rows.append(
             [
                 trace_title(a),
                 w.label() if w else "",
-                a.metadata.gpu_name or "none",
+                _gpu_cell(a.metadata),
+                name or "none",
                 fmt(p.stats.wall_ms) if p else "n/a",
-                fmt(d.stats.wall_ms) if d else "n/a",
-                fmt(tokens_per_s, 1),
-                fmt(d.stats.gpu_busy_ms) if d else "n/a",
-                fmt(d.stats.idle_fraction, 3) if d else "n/a",
-                fmt(d.stats.kernels, 0) if d else "n/a",
-                fmt(d.stats.sync_calls, 0) if d else "n/a",
-                pct(d.bandwidth.mbu) if d and d.bandwidth else "n/a",
-                (d.verdict.bound or "n/a") if d else "n/a",
+                fmt(r.stats.wall_ms) if r else "n/a",
+                fmt(_decode_tokens_per_s(r, w) if name == "decode" else None, 1),
+                fmt(gpu.stats.gpu_busy_ms) if gpu else "n/a",
+                fmt(gpu.stats.idle_fraction, 3) if gpu else "n/a",
+                fmt(gpu.stats.kernels, 0) if gpu else "n/a",
+                fmt(r.stats.sync_calls, 0) if r else "n/a",
+                pct(gpu.bandwidth.mbu) if gpu and gpu.bandwidth else "n/a",
+                (r.verdict.bound or "n/a") if r else "n/a",
             ]
         )
-    notes = ["decode tok/s here = batch / profiled decode step time (the profiler adds overhead; `profkit run` records un-profiled timings in the manifest)."]
+    notes = [
+        "phase: decode where the trace has one, else its main phase (e.g. a training step); "
+        "ms/step and the columns after it are that phase's steady-state medians.",
+        "decode tok/s = tokens per decode step (the serving engine's annotation, else the batch) / profiled decode step time "
+        "(the profiler adds overhead; `profkit run` records un-profiled timings in the manifest).",
+    ]
     return Section(
-        "All traces (decode unless named)",
-        ["trace", "config", "GPU", "prefill ms", "decode ms", "decode tok/s", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"],
+        "All traces",
+        ["trace", "config", "GPU", "phase", "prefill ms", "ms/step", "decode tok/s", "busy ms", "idle", "kernels", "syncs", "MBU", "bound"],
         rows,
         notes,
-        right_align_from=3,
+        right_align_from=4,
     )
+
+
+def _decode_tokens_per_s(r, w) -> float | None:
+    if r is None or not r.stats.wall_ms:
+        return None
+    if r.stats.tokens_per_s is not None:
+        return r.stats.tokens_per_s
+    return w.batch_size * 1000.0 / r.stats.wall_ms if w and w.batch_size else None
 
 
 def markdown(analyses: list[TraceAnalysis], workloads: list | None = None) -> str:
