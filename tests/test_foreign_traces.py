@@ -74,6 +74,14 @@ def gemm_ms(breakdown) -> float:
     return sum(c.total_ms for c in breakdown.categories if c.category in kernels_mod.GEMM_CATEGORIES)
 
 
+def test_every_external_trace_names_its_source_repository_and_path():
+    """The provenance table (what the MIT notices below it cover): one row per bundled file."""
+    text = (EXTERNAL / "README.md").read_text()
+    sources = dict(re.findall(r"^\| `([^`]+)` \| ((?:facebookresearch/HolisticTraceAnalysis|AMD-AGI/TraceLens) `[^`]+`) \|", text, re.MULTILINE))
+    assert set(sources) == {p.name for p in EXTERNAL.glob("*.json.gz")}
+    assert "HolisticTraceAnalysis: MIT License" in text and "TraceLens: MIT License" in text
+
+
 def test_the_reference_table_covers_every_external_trace():
     files = {p.name for p in EXTERNAL.glob("*.json.gz")}
     assert len(REFERENCE) >= 25 and {r["file"] for r in REFERENCE} == files
