@@ -64,6 +64,15 @@ KERNELS = [
         "elementwise",
     ),
     ("some_custom_kernel", "", None, "other"),
+    # Convolutions: cuDNN runs 1x1 convolutions as sgemm (the op says it is the convolution), implicit-GEMM
+    # kernels of cuDNN, cutlass and MIOpen say so in their names; FBGEMM's namespace makes no GEMM
+    ("volta_sgemm_64x64_nn", "aten::cudnn_convolution", [[8, 64, 56, 56], [64, 64, 1, 1]], "convolution"),
+    ("cudnn_train_volta_scudnn_128x128_stridedB_splitK_medium_nn_v1", "aten::convolution_backward", None, "convolution"),
+    ("void cutlass__5x_cudnn::Kernel<cutlass_tensorop_bf16_s16816fprop_optimized_bf16_256x64_32x4_nhwc_align8>(Params)", "", None, "convolution"),
+    ("igemm_fwd_gtcx3_nhwc_bf16_bx0_ex1_bt128x128x32_wt32x32x8_ws1x1_wr2x2", "", None, "convolution"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::AddFunctor<float>>", "aten::cudnn_convolution", None, "elementwise"),
+    ("void fbgemm_gpu::permute_2D_lengths_kernel<int>(int, int, int const*, int*)", "fbgemm::permute_2D_sparse_data", None, "other"),
+    ("void fbgemm_gpu::f8f8bf16_rowwise_kernel<128>(Params)", "fbgemm::f8f8bf16_rowwise", None, "gemm_fp8_fp4"),
     # Foreign kernels with no launching op (graph replays, custom ops): the name alone decides.
     ("Cijk_Alik_Bljk_BBS_BH_Bias_HA_S_SAV_UserArgs_MT256x32x64_MI16x16x1_SN_LDSB1", "", None, "gemm"),
     ("Cijk_Ailk_Bljk_SB_MT64x64x8_SN_1LDSB0_APM1", "", None, "gemm_fp32"),

@@ -539,3 +539,22 @@ def test_the_table_across_traces_shows_each_traces_main_phase():
     (ref,) = [r for r in REFERENCE if r["file"] == names[2]]
     assert vllm["phase"] == "decode" and vllm["GPU"].startswith("unnamed (mi300x")
     assert float(vllm["decode tok/s"].replace(",", "")) == pytest.approx(32 / (ref["wall"] / 1e3), rel=0.001)  # 32 tokens per step (vLLM's annotation)
+
+
+def _categories_of(name: str, kernel_words: tuple[str, ...]) -> set[str]:
+    """Categories of the kernels of traces/external/`name` whose names contain any of `kernel_words`."""
+    t = trace(name)
+    cats = kernels_mod.categorize(t)
+    rows = kernels_mod.kernel_rows(t)
+    return {kernels_mod.CATEGORIES[cats[i]] for i in rows if any(w in t.name(t.gpu.name_id[i]) for w in kernel_words)}
+
+
+def test_convolutions_are_their_own_category_and_fbgemm_permutes_are_no_gemms():
+    # cuDNN's cutlass fprop (implicit GEMM) and its layout transforms, launched by aten::cudnn_convolution
+    assert _categories_of("tl_h100_falconsai_conv.json.gz", ("fprop", "nchwToNhwc")) == {kernels_mod.CONVOLUTION}
+    # by name alone (no launching op recorded): xmma fprop implicit GEMM and scudnn
+    assert _categories_of("hta_alexnet_conv.json.gz", ("xmma_fprop", "scudnn")) == {kernels_mod.CONVOLUTION}
+    # MIOpen's implicit-GEMM convolutions on MI210 (igemm_fwd/bwd/wrw) are no int8 or any other GEMM
+    assert _categories_of("tl_mi210_gpu_only.json.gz", ("igemm_",)) == {kernels_mod.CONVOLUTION}
+    # FBGEMM's sparse-feature kernels sit in the fbgemm_gpu namespace but do no matrix multiply
+    assert not _categories_of("hta_diff_control.json.gz", ("fbgemm_gpu::permute", "fbgemm_gpu::_block_bucketize")) & set(kernels_mod.GEMM_CATEGORIES)

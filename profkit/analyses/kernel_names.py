@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-# Launchers whose first template argument names the real kernel.
-_WRAPPERS = ("cutlass::Kernel", "cutlass::Kernel2", "cutlass::device_kernel", "ck_tile::kentry", "ck::kernel_gemm", "kentry", "device_kernel")
+# Launchers whose first template argument names the real kernel (incl. cuDNN's cutlass_cudnn_train::Kernel).
+_WRAPPERS = ("::Kernel", "::Kernel2", "cutlass::device_kernel", "ck_tile::kentry", "ck::kernel_gemm", "kentry", "device_kernel")
 
 # (family, pattern on the head), tried in order. Families are kernel categories of `profkit.analyses.kernels`.
 STRONG_FAMILIES: tuple[tuple[str, str], ...] = (
@@ -43,12 +43,19 @@ STRONG_FAMILIES: tuple[tuple[str, str], ...] = (
         "attention",
         r"reduce_segments|flash|fmha|attn|attention|sdpa|paged_?att|(?<![a-z])mla|mha_|batch_?prefill|batch_?decode|merge_?states|xformers|(?<![a-z])pa_|_pa_fwd|^_fwd_(grouped_)?kernel|_fwd_kernel_stage|xqa|mmha|masked_?multihead",
     ),
+    # convolutions: cuDNN (scudnn, implicit-GEMM fprop/dgrad/wgrad, winograd), cutlass conv, MIOpen
+    # (igemm_{fwd,bwd,wrw}_gtc, naive_conv), CK grouped_conv: before GEMMs, as many are implicit GEMMs
+    (
+        "convolution",
+        r"conv(?!ert)|fprop|dgrad|wgrad|scudnn|implicit_?convolve|winograd|igemm_(fwd|bwd|wrw)|(?<![a-z])wrw_|cudnn::(cnn|ops)",
+    ),
     # GEMMs: cuBLAS(Lt)/nvjet/xmma/cutlass, rocBLAS/hipBLASLt/Tensile Cijk/CK/aiter, Triton matmuls incl. MoE,
-    # TRT-LLM/FlashInfer `bmm_*` (MXFP4/FP8 experts), skinny GEMV kernels
+    # TRT-LLM/FlashInfer `bmm_*` (MXFP4/FP8 experts), skinny GEMV kernels, FBGEMM's GEMMs (`f8f8bf16_rowwise`, ...;
+    # its other kernels -- permute, bucketize, embedding -- are no GEMMs though the namespace is fbgemm_gpu)
     # (Marlin/Machete/GPTQ/AWQ/ExLlama weight-only quantized GEMMs; aiter's fused-MoE `fmoe`/`ck_moe` kernels)
     (
         "gemm",
-        r"gemm|gemv|^nvjet|cublas|^cijk_|xmma|cutlass.*(tensorop|wmma|sm\d\d)|_?matmul|^bmm_|fused_moe|moe_gemm|grouped_?mm|_mm_kernel|splitk|hipblaslt|rocblas|tensile|wvsplitk|^llmm1|skinny|scaled_mm|fp8_mm|w8a8|marlin|machete|gptq|awq|exllama|(?<![a-z])fmoe|ck_moe",
+        r"(?<!fb)gemm|f8f8bf16|bf16i4bf16|i8i8bf16|gemv|^nvjet|cublas|^cijk_|xmma|cutlass.*(tensorop|wmma|sm\d\d)|_?matmul|^bmm_|fused_moe|moe_gemm|grouped_?mm|_mm_kernel|splitk|hipblaslt|rocblas|tensile|wvsplitk|^llmm1|skinny|scaled_mm|fp8_mm|w8a8|marlin|machete|gptq|awq|exllama|(?<![a-z])fmoe|ck_moe",
     ),
     # MoE routing, permutation and combine (not the expert GEMMs above)
     (

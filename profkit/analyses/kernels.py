@@ -30,6 +30,7 @@ INT4_GEMM = "int4_gemm"
 INT8_QUANT = "int8_quant"
 QUANTIZE = "quantize"
 ATTENTION = "attention"
+CONVOLUTION = "convolution"
 NORMALIZATION = "normalization"
 ELEMENTWISE = "elementwise"
 KV_CACHE = "kv_cache"
@@ -49,6 +50,7 @@ CATEGORY_LABELS = {
     INT8_QUANT: "int8 quantize/dequantize + outliers",
     QUANTIZE: "quantize/dequantize (fp8/fp4 scales)",
     ATTENTION: "attention",
+    CONVOLUTION: "convolution",
     NORMALIZATION: "normalization",
     ELEMENTWISE: "rotary/elementwise/activation",
     KV_CACHE: "KV-cache write/copy/cat",
@@ -61,7 +63,7 @@ CATEGORY_LABELS = {
 CATEGORIES = tuple(CATEGORY_LABELS)
 GEMM_CATEGORIES = (GEMM, GEMM_FP32, GEMM_LOWP, GEMM_OTHER, INT8_GEMM, INT4_GEMM)
 """Every GEMM category, whatever its data type."""
-MATH_CATEGORIES = (*GEMM_CATEGORIES, ATTENTION)
+MATH_CATEGORIES = (*GEMM_CATEGORIES, ATTENTION, CONVOLUTION)
 """Categories whose time is the model's arithmetic (the rest is overhead around it)."""
 
 # Which GEMM category a data type (catalog key, or 'fp4') goes to.
@@ -118,6 +120,17 @@ _INT4_GEMM_OPS = frozenset(
 _DEQUANT_COPY_OPS = frozenset({"aten::to", "aten::_to_copy", "aten::copy_"})
 _INT8 = "signed char"
 _ATTENTION_OPS = ("attention", "aten::_flash", "aten::_efficient", "aten::_cudnn_attention")
+# Convolution ops (forward and backward, every backend): a GEMM-named or unnamed kernel under them is the convolution.
+_CONVOLUTION_OPS = (
+    "aten::conv",
+    "aten::_conv",
+    "aten::cudnn_conv",
+    "aten::miopen_conv",
+    "aten::mkldnn_conv",
+    "aten::slow_conv",
+    "aten::thnn_conv",
+    "aten::_slow_conv",
+)
 _NORM_OPS = frozenset(
     {
         "aten::rsqrt",
@@ -245,6 +258,8 @@ def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, t
     if op.startswith("triton_") and _INT8 in types:  # Inductor fused torchao's int8 dequantize into its mm
         return INT8_GEMM
     family = name_family(name)
+    if op.startswith(_CONVOLUTION_OPS) and (family in (GEMM, CONVOLUTION) or (family is None and not generic_family(name))):
+        return CONVOLUTION
     if op in _BNB_GEMM_OPS or op in _INT8_GEMM_OPS or (family == GEMM and gemm_dtype_from_name(name) == "int8"):
         return INT8_GEMM
     if in_bnb:

@@ -39,9 +39,11 @@ from profkit.trace.model import (
 from profkit.trace.repair import clean_text, clean_value, decode_repairing
 from profkit.trace.source import DEFAULT_MAX_TRACE_BYTES, TraceTooLarge, trace_chunks
 
-GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET}
-RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver"}
-OP_CATEGORIES = {"cpu_op"}
+# PyTorch 1.8-1.9 (early Kineto) wrote "Kernel", "Memcpy", "Memset", "Runtime" and "Operator" for
+# what later versions call "kernel", "gpu_memcpy", "gpu_memset", "cuda_runtime" and "cpu_op".
+GPU_CATEGORIES = {"kernel": KERNEL, "gpu_memcpy": MEMCPY, "gpu_memset": MEMSET, "Kernel": KERNEL, "Memcpy": MEMCPY, "Memset": MEMSET}
+RUNTIME_CATEGORIES = {"cuda_runtime", "cuda_driver", "Runtime"}
+OP_CATEGORIES = {"cpu_op", "Operator"}
 ANNOTATION_CATEGORIES = {"user_annotation"}
 _KEPT_CATEGORIES = set(GPU_CATEGORIES) | RUNTIME_CATEGORIES | OP_CATEGORIES | ANNOTATION_CATEGORIES
 _NO_RAW = msgspec.Raw(b"")
@@ -330,6 +332,10 @@ class _Builder(EventSink):
         """Kineto's "Trace" span, python_function, MTIA events...: not kept, but the trace's window
         includes them (a trace without steps is measured over its whole extent)."""
         ts, dur = e.ts, e.dur
+        if ts.__class__ is int:  # Kineto writes whole microseconds as JSON integers (the "Trace" span often)
+            ts = float(ts)
+        if dur.__class__ is int:
+            dur = float(dur)
         if ts.__class__ is float and dur.__class__ is float and 0.0 <= dur < 1e15 and 0.0 <= ts < 1e18:
             if ts < self.other_lo:
                 self.other_lo = ts

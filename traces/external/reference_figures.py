@@ -16,7 +16,10 @@ Prints one Markdown table row per window: every ProfilerStep#N of a trace, or th
   GEMM ms           whole trace: kernels whose names, before the parameter list, mark them as GEMMs
                     (cuBLAS/cuBLASLt incl. split-K reduce and GEMV, nvjet, Tensile Cijk_, cutlass
                     tensor-op, Triton _matmul_ogs, TRT-LLM bmm_); a parameter type such as
-                    fbgemm_gpu::FixedDivisor does not make an embedding kernel a GEMM
+                    fbgemm_gpu::FixedDivisor does not make an embedding kernel a GEMM, nor does
+                    the fbgemm_gpu namespace make its permute/bucketize kernels GEMMs; convolutions
+                    (conv, fprop/dgrad/wgrad, scudnn, winograd, MIOpen igemm_fwd/bwd/wrw), and GEMM
+                    kernels that a convolution op launched (its "External id"), are not GEMMs
 """
 
 import gzip
@@ -48,9 +51,22 @@ SYNC = {
     "hipMemcpyToSymbol",
 }
 GRAPH = {"cudaGraphLaunch", "cuGraphLaunch", "hipGraphLaunch"}
-RUNTIME = {"cuda_runtime", "cuda_driver"}
-BUSY = {"kernel", "gpu_memcpy", "gpu_memset"}
-GEMM = re.compile(r"Cijk_|_matmul_ogs|gemm|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.IGNORECASE)
+RUNTIME = {"cuda_runtime", "cuda_driver", "Runtime"}  # "Runtime", "Kernel", ...: PyTorch 1.8-1.9 category names
+BUSY = {"kernel", "gpu_memcpy", "gpu_memset", "Kernel", "Memcpy", "Memset"}
+GEMM = re.compile(r"Cijk_|_matmul_ogs|(?<!fb)gemm|f8f8bf16|gemv|splitKreduce|nvjet|cutlass.*tensorop|^bmm_", re.IGNORECASE)
+# Convolutions are not GEMMs, though cuDNN, cutlass and MIOpen/CK run many as implicit GEMMs.
+CONVOLUTION = re.compile(r"conv(?!ert)|fprop|dgrad|wgrad|scudnn|winograd|igemm_(fwd|bwd|wrw)", re.IGNORECASE)
+
+
+# ...and a GEMM kernel that a convolution op launched (cuDNN runs 1x1 convolutions as sgemm) is the convolution.
+CONVOLUTION_OP = re.compile(r"^aten::(_?conv|cudnn_conv|miopen_conv|mkldnn_conv|_?slow_conv|thnn_conv)")
+
+
+def is_gemm(kernel, op_names):
+    """`kernel` (an event) by its name and, through its External id, the op that launched it."""
+    head = without_parameters(kernel["name"])
+    op = op_names.get((kernel.get("args") or {}).get("External id"), "")
+    return bool(GEMM.search(head)) and not CONVOLUTION.search(head) and not CONVOLUTION_OP.search(op)
 
 
 def num(v):
@@ -76,8 +92,9 @@ def rows(path):
     runtime = [e for e in ev if e.get("cat") in RUNTIME]
     launch = {(e.get("args") or {}).get("correlation"): e["ts"] for e in runtime}
     busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev if e.get("cat") in BUSY)
-    kernels = [e for e in ev if e.get("cat") == "kernel"]
-    gemm_ms = sum(e["dur"] for e in kernels if GEMM.search(without_parameters(e["name"]))) / 1e3
+    kernels = [e for e in ev if e.get("cat") in ("kernel", "Kernel")]
+    op_names = {(e.get("args") or {}).get("External id"): e["name"] for e in ev if e.get("cat") in ("cpu_op", "Operator")}
+    gemm_ms = sum(e["dur"] for e in kernels if is_gemm(e, op_names)) / 1e3
     for lo, hi, name in steps:
         covered, cur_s, cur_e = 0.0, None, None
         for start, end in busy:
@@ -93,14 +110,7 @@ def rows(path):
         launched = sum(1 for k in kernels if lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi)
         syncs = sum(1 for r in runtime if lo <= r["ts"] < hi and r["name"] in SYNC)
         graphs = sum(1 for r in runtime if lo <= r["ts"] < hi and r["name"] in GRAPH)
-        gemm_window = (
-            sum(
-                k["dur"]
-                for k in kernels
-                if GEMM.search(without_parameters(k["name"])) and lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi
-            )
-            / 1e3
-        )
+        gemm_window = sum(k["dur"] for k in kernels if is_gemm(k, op_names) and lo <= launch.get((k.get("args") or {}).get("correlation"), -1e30) < hi) / 1e3
         yield gpu, name, (hi - lo) / 1e3, covered / 1e3, launched, syncs, graphs, gemm_window, gemm_ms
 
 
