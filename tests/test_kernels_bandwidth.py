@@ -97,6 +97,18 @@ def test_op_bytes_and_flops_from_shapes():
     assert op_flops("bitsandbytes::int8_linear_matmul", [[1, 4096], [1024, 4096]]) == 2 * 4096 * 1024
 
 
+def test_batched_gemms_count_their_batch_once():
+    """bmm [B,M,K] x [B,K,N] is 2*B*M*N*K FLOPs (the batch was counted twice: a TimeSformer trace on an
+    H100 then showed 359% MFU, withheld), and broadcasting matmuls batch as torch does."""
+    bf16 = ["c10::BFloat16"] * 3
+    assert op_flops("aten::bmm", [[96, 3137, 64], [96, 64, 3137]]) == 2 * 96 * 3137 * 3137 * 64
+    assert op_flops("aten::baddbmm", [[4, 8, 8], [4, 8, 16], [4, 16, 8]]) == 2 * 4 * 8 * 8 * 16
+    assert op_flops("aten::matmul", [[1, 16, 4096], [4096, 1024]]) == 2 * 16 * 4096 * 1024  # a weight: rows fold
+    assert op_flops("aten::matmul", [[16, 32], [8, 32, 64]]) == 2 * 8 * 16 * 32 * 64  # A broadcast over B's batch
+    assert op_bytes("aten::bmm", [[96, 3137, 64], [96, 64, 3137]], bf16) == (2 * 96 * 3137 * 64 + 96 * 3137 * 3137) * 2
+    assert op_bytes("aten::matmul", [[16, 32], [8, 32, 64]], bf16) == (16 * 32 + 8 * 32 * 64 + 8 * 16 * 64) * 2
+
+
 def test_gemm_rows_report_achieved_bandwidth(analysis):
     bw = analysis("h200_llama3-8b_bf16_b1").phases["decode"].bandwidth
     up = next(g for g in bw.gemms if g.input_dims == "[[1,4096],[4096,14336]]")

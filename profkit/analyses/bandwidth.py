@@ -181,10 +181,29 @@ def _gemm_output_bytes(op: str, operands) -> int:
     (a, a_type), (b, _) = operands
     if not (isinstance(a, list) and isinstance(b, list) and len(a) >= 2 and len(b) >= 2):
         return 0
-    rows = math.prod(a[:-1])
-    cols = b[-2] if op in _NK_WEIGHT_OPS else b[-1]
+    shape = gemm_shape(op, a, b)
+    if shape is None:
+        return 0
+    batch, m, n, _ = shape
     elem = 4 if op in _INT32_OUT_OPS else DTYPE_BYTES.get(a_type, 2)
-    return rows * int(cols) * elem
+    return batch * m * n * elem
+
+
+def gemm_shape(op: str, a: list, b: list) -> tuple[int, int, int, int] | None:
+    """(batch, M, N, K) of a GEMM of A `a` and B `b` (numpy/torch matmul broadcasting of the batch
+    dimensions; a 2-D weight applies to every row of A, so A's leading dimensions fold into M). B is
+    [N, K] for the ops that store weights that way. None for shapes that are not matrices."""
+    try:
+        if len(a) < 2 or len(b) < 2:
+            return None
+        k = int(a[-1])
+        n = int(b[-2] if op in _NK_WEIGHT_OPS else b[-1])
+        if len(b) == 2:  # a weight: A's leading dimensions are rows
+            return 1, int(math.prod(a[:-1])), n, k
+        batch = int(math.prod(np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2]))))
+        return batch, int(a[-2]), n, k
+    except (TypeError, ValueError):
+        return None
 
 
 def op_flops(op: str, dims: list) -> float:
@@ -195,11 +214,11 @@ def op_flops(op: str, dims: list) -> float:
     try:
         if op in _MM_OPS or op in _NK_WEIGHT_OPS or op in _ADDMM_OPS:
             a, b = (dims[1], dims[2]) if op in _ADDMM_OPS else (dims[0], dims[1])
-            rows = int(np.prod(a[:-1], dtype=np.int64))
-            k = a[-1]
-            n = b[-2] if op in _NK_WEIGHT_OPS else b[-1]
-            batch = int(np.prod(b[:-2], dtype=np.int64)) if len(b) > 2 else 1
-            return 2.0 * rows * n * k * (batch if op == "aten::bmm" else 1)
+            shape = gemm_shape(op, a, b)
+            if shape is None:
+                return 0.0
+            batch, m, n, k = shape
+            return 2.0 * batch * m * n * k
         q, k = dims[0], dims[1]
         if len(q) == 4 and len(k) == 4:
             b, h, sq, d = q
