@@ -558,3 +558,6 @@ def test_convolutions_are_their_own_category_and_fbgemm_permutes_are_no_gemms():
     assert _categories_of("tl_mi210_gpu_only.json.gz", ("igemm_",)) == {kernels_mod.CONVOLUTION}
     # FBGEMM's sparse-feature kernels sit in the fbgemm_gpu namespace but do no matrix multiply
     assert not _categories_of("hta_diff_control.json.gz", ("fbgemm_gpu::permute", "fbgemm_gpu::_block_bucketize")) & set(kernels_mod.GEMM_CATEGORIES)
+    # their bytes are outside the model: MBU says it is a lower bound, and why
+    bw = analysis("tl_h100_falconsai_conv.json.gz").phases["step"].bandwidth
+    assert bw.lower_bound and "4 convolution kernels per step" in bw.bytes_source

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from profkit.analyses.kernels import ATTENTION, CATEGORIES, GEMM_CATEGORIES, KV_CACHE, categorize
+from profkit.analyses.kernels import ATTENTION, CATEGORIES, CONVOLUTION, GEMM_CATEGORIES, KV_CACHE, categorize
 from profkit.analyses.steps import Step
 from profkit.errors import ProfkitError
 from profkit.hardware.catalog import GPU_CATALOG, GpuSpec, dtype_key
@@ -78,6 +78,7 @@ _MODELLED_GEMM_OPS = _MM_OPS | _ADDMM_OPS | _NK_WEIGHT_OPS | set(QUANTIZED_GEMM_
 MAX_BANDWIDTH_GBPS = max(spec.bandwidth_gbps for spec in GPU_CATALOG.values())
 """No GPU in the catalog moves more than this: a higher figure is impossible whatever the GPU."""
 _ATTENTION_IDX = CATEGORIES.index(ATTENTION)
+_CONVOLUTION_IDX = CATEGORIES.index(CONVOLUTION)
 
 
 @dataclass
@@ -286,6 +287,9 @@ def phase_bandwidth(
         partial.append(
             f"GEMMs launched by {', '.join(ops[:3])}{' ...' if len(ops) > 3 else ''} not modelled (their weights are not among the op's recorded inputs)"
         )
+    convolutions = _convolution_kernels(trace, rows, n_steps)
+    if convolutions:
+        partial.append(convolutions)
     if kv.unknown:
         partial.append(kv.source)
     if total_bytes == 0 and fallback_weight_bytes and fallback_weight_bytes[0]:
@@ -324,6 +328,15 @@ def phase_bandwidth(
     )
     _withhold_impossible(result, gpu)
     return result
+
+
+def _convolution_kernels(trace: Trace, rows: np.ndarray, n_steps: int) -> str:
+    """'N convolution kernels per step (X ms): not modelled' when the phase runs convolutions."""
+    conv = categorize(trace)[rows] == _CONVOLUTION_IDX
+    if not conv.any():
+        return ""
+    ms = float(trace.gpu.dur_ns[rows][conv].sum()) / 1e6 / n_steps
+    return f"{int(conv.sum()) / n_steps:.0f} convolution kernels per step ({ms:.3f} ms): convolutions' bytes and FLOPs are not modelled"
 
 
 def _opless_kernels(trace: Trace, rows: np.ndarray, n_steps: int) -> str:
