@@ -37,11 +37,12 @@ if main_phase is None:
 # ---- headline figures and verdicts --------------------------------------------------------------
 ph = a.phases[main_phase]
 cols = st.columns(6)
-cols[0].metric(f"{main_phase} ms / step", f"{ph.stats.wall_ms:.1f}")
+step_word = "step" if main_phase == "step" else f"{main_phase} step"  # a training or whole-trace step is just "step"
+cols[0].metric(f"ms / {step_word}", f"{ph.stats.wall_ms:.1f}")
 cols[1].metric("GPU busy ms / step", f"{ph.stats.gpu_busy_ms:.2f}")
 cols[2].metric("GPU idle", f"{ph.stats.idle_fraction:.0%}")
 cols[3].metric("kernels / step", f"{ph.stats.kernels:,.0f}")
-cols[4].metric(f"syncs / {main_phase} step", f"{ph.stats.sync_calls:,.0f}", help="One decode step yields one token per sequence.")
+cols[4].metric(f"syncs / {step_word}", f"{ph.stats.sync_calls:,.0f}", help="One decode step yields one token per sequence.")
 cols[5].metric("bound", ph.verdict.bound or "n/a")
 
 st.subheader("Verdicts")
