@@ -561,3 +561,14 @@ def test_convolutions_are_their_own_category_and_fbgemm_permutes_are_no_gemms():
     # their bytes are outside the model: MBU says it is a lower bound, and why
     bw = analysis("tl_h100_falconsai_conv.json.gz").phases["step"].bandwidth
     assert bw.lower_bound and "4 convolution kernels per step" in bw.bytes_source
+
+
+def test_a_trace_without_base_time_is_dated_by_its_absolute_timestamps():
+    """PyTorch before 2.0 wrote Unix microseconds and no baseTimeNanoseconds: the run's date comes from
+    them, not from the file's mtime. The AlexNet trace's original name holds its Unix time, 1695835535."""
+    import datetime as dt
+
+    from profkit.store.header import trace_header
+
+    created = dt.datetime.fromisoformat(trace_header(EXTERNAL / "hta_alexnet_conv.json.gz").created)
+    assert abs(created.timestamp() - 1695835535) < 600

@@ -133,12 +133,21 @@ def _read_prefix(path: Path) -> bytes:
     return bytes(out)
 
 
+_ABSOLUTE_US = (1e15, 4e15)  # a timestamp in this range is Unix microseconds (the years 2001 to 2096), not relative
+
+
 def _trace_time(header: dict, path: Path | None) -> str | None:
-    """When the trace was taken: Kineto's base time + the first event's timestamp, else the file's mtime."""
+    """When the trace was taken: Kineto's base time + the first event's timestamp; else the first
+    timestamp itself when it is a Unix time (traces of PyTorch before 2.0 wrote absolute
+    microseconds); else the file's mtime."""
     base = header.get("baseTimeNanoseconds")
     first = header.get("_first_ts_us")
+    if isinstance(first, int):
+        first = float(first)
     if isinstance(base, int) and isinstance(first, float):
         seconds = base / 1e9 + first / 1e6
+    elif isinstance(first, float) and _ABSOLUTE_US[0] <= first < _ABSOLUTE_US[1]:
+        seconds = first / 1e6
     else:
         if path is None:
             return None
