@@ -70,6 +70,13 @@ KERNELS = [
     ("cudnn_train_volta_scudnn_128x128_stridedB_splitK_medium_nn_v1", "aten::convolution_backward", None, "convolution"),
     ("void cutlass__5x_cudnn::Kernel<cutlass_tensorop_bf16_s16816fprop_optimized_bf16_256x64_32x4_nhwc_align8>(Params)", "", None, "convolution"),
     ("igemm_fwd_gtcx3_nhwc_bf16_bx0_ex1_bt128x128x32_wt32x32x8_ws1x1_wr2x2", "", None, "convolution"),
+    # a mangled launcher whose template argument is a nested name (S_ substitutes the launcher's namespace)
+    (
+        "_ZN19cutlass_cudnn_train6KernelINS_4conv6kernel23ImplicitGemmConvolutionINS1_11threadblock22ImplicitGemmMultistageEEEEEvNT_6ParamsE",
+        "",
+        None,
+        "convolution",
+    ),
     ("void at::native::vectorized_elementwise_kernel<4, at::native::AddFunctor<float>>", "aten::cudnn_convolution", None, "elementwise"),
     ("void fbgemm_gpu::permute_2D_lengths_kernel<int>(int, int, int const*, int*)", "fbgemm::permute_2D_sparse_data", None, "other"),
     ("void fbgemm_gpu::f8f8bf16_rowwise_kernel<128>(Params)", "fbgemm::f8f8bf16_rowwise", None, "gemm_fp8_fp4"),

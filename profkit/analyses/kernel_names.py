@@ -186,12 +186,39 @@ def _mangled_head(name: str) -> str:
             break
     head = "::".join(parts) or name
     if parts and parts[-1] in {w.split("::")[-1] for w in _WRAPPERS} and pos < len(name) and name[pos] == "I":
+        argument = _mangled_nested_name(name, pos + 1)
+        if argument:
+            return f"{head}<{argument}>"
         for m in re.finditer(r"(\d+)([A-Za-z_])", name[pos:]):
             length = int(m.group(1))
             word = name[pos + m.start(2) : pos + m.start(2) + length]
             if length >= 6 and re.fullmatch(r"[A-Za-z_]\w*", word):
                 return f"{head}<{word}>"
     return head
+
+
+def _mangled_nested_name(name: str, pos: int) -> str:
+    """The nested name that starts at `pos` of a mangled name ('NS_4conv6kernel23ImplicitGemmConvolutionI...'
+    -> 'conv::kernel::ImplicitGemmConvolution'; substitutions such as S_ are skipped), '' when none."""
+    if not name.startswith("N", pos):
+        return ""
+    pos += 1
+    parts: list[str] = []
+    while pos < len(name):
+        sub = re.match(r"S[0-9A-Z]*_|[KVrL]", name[pos:])
+        if sub:
+            pos += len(sub.group())
+            continue
+        m = re.match(r"\d+", name[pos:])
+        if not m:
+            break
+        length = int(m.group())
+        pos += len(m.group())
+        parts.append(name[pos : pos + length])
+        pos += length
+        if name.startswith(("I", "E"), pos):
+            break
+    return "::".join(parts)
 
 
 @lru_cache(maxsize=65536)
