@@ -167,28 +167,16 @@ def _split_top_level(text: str) -> tuple[str, dict[int, str]]:
 
 def _mangled_head(name: str) -> str:
     """Itanium-mangled names: the nested name's identifiers ('_ZN5aiter24add_rmsnorm_quant_kernelI...' ->
-    'aiter::add_rmsnorm_quant_kernel'); for launchers, the first long identifier of the template arguments."""
-    pos = 3 if name.startswith("_ZN") else 2
-    parts: list[str] = []
-    while pos < len(name):
-        while pos < len(name) and name[pos] in "KVrL":
-            pos += 1
-        m = re.match(r"\d+", name[pos:])
-        if not m:
-            break
-        length = int(m.group())
-        pos += len(m.group())
-        parts.append(name[pos : pos + length])
-        pos += length
-        if name.startswith("_Z") and not name.startswith("_ZN"):
-            break
-        if pos < len(name) and name[pos] in "IE":
-            break
+    'aiter::add_rmsnorm_quant_kernel'); for launchers, the first template argument's nested name, else
+    its first long identifier."""
+    nested = name.startswith("_ZN")
+    parts, pos = _identifiers(name, 3 if nested else 2, single=not nested)
     head = "::".join(parts) or name
-    if parts and parts[-1] in {w.split("::")[-1] for w in _WRAPPERS} and pos < len(name) and name[pos] == "I":
-        argument = _mangled_nested_name(name, pos + 1)
-        if argument:
-            return f"{head}<{argument}>"
+    if parts and parts[-1] in {w.split("::")[-1] for w in _WRAPPERS} and name.startswith("I", pos):
+        if name.startswith("N", pos + 1):
+            argument, _ = _identifiers(name, pos + 2)
+            if argument:
+                return f"{head}<{'::'.join(argument)}>"
         for m in re.finditer(r"(\d+)([A-Za-z_])", name[pos:]):
             length = int(m.group(1))
             word = name[pos + m.start(2) : pos + m.start(2) + length]
@@ -197,17 +185,15 @@ def _mangled_head(name: str) -> str:
     return head
 
 
-def _mangled_nested_name(name: str, pos: int) -> str:
-    """The nested name that starts at `pos` of a mangled name ('NS_4conv6kernel23ImplicitGemmConvolutionI...'
-    -> 'conv::kernel::ImplicitGemmConvolution'; substitutions such as S_ are skipped), '' when none."""
-    if not name.startswith("N", pos):
-        return ""
-    pos += 1
+def _identifiers(name: str, pos: int, single: bool = False) -> tuple[list[str], int]:
+    """The <length><identifier> parts of a mangled nested name from `pos` up to its template arguments
+    ('I') or end ('E'), skipping qualifiers and substitutions (S_, S0_); with `single`, only the first
+    (a plain name, followed by its parameter types). Returns them and the position after them."""
     parts: list[str] = []
     while pos < len(name):
-        sub = re.match(r"S[0-9A-Z]*_|[KVrL]", name[pos:])
-        if sub:
-            pos += len(sub.group())
+        skip = re.match(r"S[0-9A-Z]*_|[KVrL]+", name[pos:])
+        if skip:
+            pos += len(skip.group())
             continue
         m = re.match(r"\d+", name[pos:])
         if not m:
@@ -216,9 +202,9 @@ def _mangled_nested_name(name: str, pos: int) -> str:
         pos += len(m.group())
         parts.append(name[pos : pos + length])
         pos += length
-        if name.startswith(("I", "E"), pos):
+        if single or name.startswith(("I", "E"), pos):
             break
-    return "::".join(parts)
+    return parts, pos
 
 
 @lru_cache(maxsize=65536)
