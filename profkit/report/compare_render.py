@@ -231,7 +231,7 @@ def _label_width(head: str, rows: list[list[str]]) -> int:
 def _min_table_width(head: list[str], rows: list[list[str]]) -> int:
     """The narrowest width at which render_terminal's table keeps every number whole: numeric columns
     at their widest cell, set-up values and kernel names at 12 characters, the first column at
-    _label_width; plus one space between columns (box=None, pad_edge=False)."""
+    _label_width; plus two spaces between columns (rich's cell padding; box=None, pad_edge=False)."""
     widths = []
     for i, col in enumerate(head):
         cells = [len(col), *(len(r[i]) for r in rows if i < len(r))]
