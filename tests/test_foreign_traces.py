@@ -572,3 +572,13 @@ def test_a_trace_without_base_time_is_dated_by_its_absolute_timestamps():
 
     created = dt.datetime.fromisoformat(trace_header(EXTERNAL / "hta_alexnet_conv.json.gz").created)
     assert abs(created.timestamp() - 1695835535) < 600
+
+
+def test_an_idle_gpu_not_waiting_for_launches_is_host_bound_not_launch_bound():
+    """One Triton kernel in a 13 s window: the GPU idles all the step, but almost none of it between a
+    kernel and the next launch, so the verdict says the host is busy elsewhere, not launching."""
+    r = analysis("hta_triton_example.json.gz").phases["step"]
+    assert r.verdict.bound == "host" and r.verdict.sentence.startswith("step is host-bound:")
+    assert "not on launching kernels" in r.verdict.sentence
+    launch_bound = analysis("tl_h100_bert_small.json.gz").phases["prefill"].verdict.sentence
+    assert launch_bound.startswith("prefill is host/launch-bound:")

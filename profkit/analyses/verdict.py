@@ -34,6 +34,9 @@ IDLE_BOUND_FRACTION = 0.5
 # Starved with at least this many synchronizing calls per step (beyond the usual end-of-step
 # sync) means the host keeps stopping to wait for the GPU: sync-bound rather than launch-bound.
 SYNC_BOUND_MIN_SYNCS = 8
+# Starved and at least this share of the idle time waits for the next launch: launch-bound; below it
+# the host is busy with other work than launching (host-bound).
+LAUNCH_WAIT_MIN_SHARE = 0.5
 # Collectives taking at least this share of GPU time make the phase communication-bound.
 COMMUNICATION_BOUND_SHARE = 0.3
 # Memory- or compute-bound needs MBU or MFU at least this high: below it, neither is near its limit.
@@ -77,6 +80,13 @@ def _sync_sentence(stats: PhaseStats, causes: Causes) -> str:
 
 def _host_sentence(stats: PhaseStats, causes: Causes) -> str:
     graphs = f", {causes.graph_launches_per_step:.0f} CUDA/HIP graph replays" if causes.graph_launches_per_step else ""
+    if causes.host_wait_share < LAUNCH_WAIT_MIN_SHARE:  # the GPU waits, but not for launches between its kernels
+        return (
+            f"{stats.phase} is host-bound: the GPU idles {stats.idle_fraction:.0%} of each {stats.wall_ms:.1f} ms step "
+            f"(busy {stats.gpu_busy_ms:.2f} ms, {stats.kernels:.0f} kernels per step{graphs}), but only {causes.host_wait_share:.0%} of that "
+            "idle time falls between a kernel and the launch of the next: the host spends the step on other work (CPU ops, Python, "
+            "data loading) before or after its GPU work, not on launching kernels."
+        )
     return (
         f"{stats.phase} is host/launch-bound: the GPU idles {stats.idle_fraction:.0%} of each {stats.wall_ms:.1f} ms step "
         f"(busy {stats.gpu_busy_ms:.2f} ms; {causes.host_wait_share:.0%} of idle time is waiting for the host to launch) "
