@@ -78,6 +78,7 @@ KERNELS = [
         "convolution",
     ),
     ("void at::native::vectorized_elementwise_kernel<4, at::native::AddFunctor<float>>", "aten::cudnn_convolution", None, "elementwise"),
+    ("void cudnn::bn_fw_tr_1C11_kernel_NCHW<float, float, 512, true, 1>(cudnnTensorStruct, float const*)", "aten::cudnn_batch_norm", None, "normalization"),
     ("void fbgemm_gpu::permute_2D_lengths_kernel<int>(int, int, int const*, int*)", "fbgemm::permute_2D_sparse_data", None, "other"),
     ("void fbgemm_gpu::f8f8bf16_rowwise_kernel<128>(Params)", "fbgemm::f8f8bf16_rowwise", None, "gemm_fp8_fp4"),
     # Foreign kernels with no launching op (graph replays, custom ops): the name alone decides.

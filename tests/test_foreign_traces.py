@@ -77,9 +77,9 @@ def gemm_ms(breakdown) -> float:
 def test_every_external_trace_names_its_source_repository_and_path():
     """The provenance table (what the MIT notices below it cover): one row per bundled file."""
     text = (EXTERNAL / "README.md").read_text()
-    sources = dict(re.findall(r"^\| `([^`]+)` \| ((?:facebookresearch/HolisticTraceAnalysis|AMD-AGI/TraceLens) `[^`]+`) \|", text, re.MULTILINE))
+    sources = dict(re.findall(r"^\| `([^`]+)` \| ((?:facebookresearch/HolisticTraceAnalysis|AMD-AGI/TraceLens|pytorch/kineto) `[^`]+`) \|", text, re.MULTILINE))
     assert set(sources) == {p.name for p in EXTERNAL.glob("*.json.gz")}
-    assert "HolisticTraceAnalysis: MIT License" in text and "TraceLens: MIT License" in text
+    assert "HolisticTraceAnalysis: MIT License" in text and "TraceLens: MIT License" in text and "Kineto (`kineto_resnet50_pt18.json.gz`): BSD License" in text
 
 
 def test_the_reference_table_covers_every_external_trace():
@@ -582,3 +582,20 @@ def test_an_idle_gpu_not_waiting_for_launches_is_host_bound_not_launch_bound():
     assert "not on launching kernels" in r.verdict.sentence
     launch_bound = analysis("tl_h100_bert_small.json.gz").phases["prefill"].verdict.sentence
     assert launch_bound.startswith("prefill is host/launch-bound:")
+
+
+def test_a_pytorch_1_8_trace_has_its_steps_ops_and_categories():
+    """Kineto of PyTorch 1.8: ProfilerStep#N recorded as an op, runtime calls with a lower-case
+    "external id". Steps come from ProfilerStep (the reference rows are per step), kernels are linked
+    to the ops that launched them, and cuDNN's convolutions and batch norm get their categories."""
+    a = analysis("kineto_resnet50_pt18.json.gz")
+    assert a.step_source.steps == "ProfilerStep" and [s.name for s in a.steps][:2] == ["ProfilerStep#5", "ProfilerStep#6"]
+    t = trace("kineto_resnet50_pt18.json.gz")
+    runtime_rows = t.gpu_runtime_row[kernels_mod.kernel_rows(t)]
+    names_an_op = np.zeros(len(runtime_rows), bool)
+    names_an_op[runtime_rows >= 0] = t.runtime.external_id[runtime_rows[runtime_rows >= 0]] > 0
+    linked = t.gpu_op_row[kernels_mod.kernel_rows(t)] >= 0
+    assert names_an_op.sum() == 8610 and (linked == names_an_op).all()  # every launch call that names an op (8,610 of 8,712) links
+    assert _categories_of("kineto_resnet50_pt18.json.gz", ("bn_fw_tr", "bn_bw")) == {kernels_mod.NORMALIZATION}
+    shares = {c.category: c.share for c in a.phases["step"].kernels.categories}
+    assert shares[kernels_mod.CONVOLUTION] > 0.5 and shares.get(kernels_mod.OTHER, 0.0) < 0.01

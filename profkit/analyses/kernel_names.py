@@ -62,7 +62,8 @@ STRONG_FAMILIES: tuple[tuple[str, str], ...] = (
         "moe_routing",
         r"topk_?softmax|topk_?gating|gating_?softmax|moe_?sorting|moe_align|moe_sum|moe_?permute|moe_?unpermute|moe::dev::(routing|finalize)|routing|grouped_?topk|fused_?topk|expert_?(map|count|offset|index)|count_and_sort|sort_expert|shuffle_rows|bitmatrix|_topk_|^_topk|expt_|compute_expt|moe_?(gather|scatter|finalize)|token_?(dispatch|combine)",
     ),
-    ("normalization", r"rms_?norm|layer_?norm|group_?norm|batch_?norm|instance_?norm|norm_kernel|rsqrt"),
+    # (cuDNN's batch norm kernels are bn_fw_tr_*, bn_fw_inf_*, bn_bw_*)
+    ("normalization", r"rms_?norm|layer_?norm|group_?norm|batch_?norm|instance_?norm|norm_kernel|rsqrt|(?<![a-z])bn_(fw|bw)"),
     ("quantize", r"quant|scaled_fp8|fp8_?cast|to_mxfp|to_nvfp|fp4_?cast|cvt_fp16_to_fp4|block_?scale|per_token_group|dynamic_scaled|_scale_kernel"),
 )
 # Generic PyTorch/ROCm/CUB kernels and activations: elementwise work unless the launching op says more.

@@ -28,7 +28,7 @@ import orjson
 from profkit import fileio
 from profkit.trace.model import Table, Trace
 
-CACHE_FORMAT = 7  # bump when the trace model or the entry layout changes
+CACHE_FORMAT = 9  # bump when the trace model or the entry layout changes
 FINGERPRINT_BYTES = 64 * 1024
 _TABLES = ("gpu", "runtime", "ops", "annotations")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")

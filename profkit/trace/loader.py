@@ -49,12 +49,13 @@ _KEPT_CATEGORIES = set(GPU_CATEGORIES) | RUNTIME_CATEGORIES | OP_CATEGORIES | AN
 _NO_RAW = msgspec.Raw(b"")
 
 
-class _Args(msgspec.Struct, rename={"external_id": "External id", "input_dims": "Input Dims", "input_type": "Input type"}):
+class _Args(msgspec.Struct, rename={"external_id": "External id", "external_id_v1": "external id", "input_dims": "Input Dims", "input_type": "Input type"}):
     """The `args` fields profkit reads; every other field is skipped by the decoder."""
 
     # Numbers are decoded as whatever JSON type the writer used (ROCm writes some as strings, e.g.
     # "bytes": "1", "stream": "0x0") and coerced in `_Builder`.
     external_id: Any = NO_ID
+    external_id_v1: Any = NO_ID  # PyTorch 1.8-1.9 runtime events spell it "external id"
     correlation: Any = NO_ID
     stream: Any = None
     device: Any = 0
@@ -304,17 +305,17 @@ class _Builder(EventSink):
                     device = integer(device, 0, "device", _DEVICES)
                 table["device"].append(device)
                 table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _IDS))
-                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
+                table["external_id"].append(integer(args.external_id if args.external_id is not NO_ID else args.external_id_v1, NO_ID, "External id", _IDS))
                 table["bytes"].append(integer(args.bytes, 0, "bytes", _SIZES))
             elif cat in RUNTIME_CATEGORIES:
                 table = rt
                 table["tid"].append(tid_of(e))
                 table["correlation"].append(integer(args.correlation, NO_ID, "correlation", _IDS))
-                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
-            elif cat in OP_CATEGORIES:
+                table["external_id"].append(integer(args.external_id if args.external_id is not NO_ID else args.external_id_v1, NO_ID, "External id", _IDS))
+            elif cat in OP_CATEGORIES and not name.startswith("ProfilerStep#"):  # PyTorch 1.8-1.9 wrote steps as ops
                 table = ops
                 table["tid"].append(tid_of(e))
-                table["external_id"].append(integer(args.external_id, NO_ID, "External id", _IDS))
+                table["external_id"].append(integer(args.external_id if args.external_id is not NO_ID else args.external_id_v1, NO_ID, "External id", _IDS))
                 table["dims_id"].append(raw_id(args.input_dims))
                 table["types_id"].append(raw_id(args.input_type))
                 flops = args.flops

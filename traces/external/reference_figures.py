@@ -19,7 +19,8 @@ Prints one Markdown table row per window: every ProfilerStep#N of a trace, or th
                     fbgemm_gpu::FixedDivisor does not make an embedding kernel a GEMM, nor does
                     the fbgemm_gpu namespace make its permute/bucketize kernels GEMMs; convolutions
                     (conv, fprop/dgrad/wgrad, scudnn, winograd, MIOpen igemm_fwd/bwd/wrw), and GEMM
-                    kernels that a convolution op launched (its "External id"), are not GEMMs
+                    kernels that a convolution op launched (the op whose External id the kernel's
+                    launch call carries), are not GEMMs
 """
 
 import gzip
@@ -63,9 +64,10 @@ CONVOLUTION_OP = re.compile(r"^aten::(_?conv|cudnn_conv|miopen_conv|mkldnn_conv|
 
 
 def is_gemm(kernel, op_names):
-    """`kernel` (an event) by its name and, through its External id, the op that launched it."""
+    """`kernel` (an event) by its name and the op that launched it: `op_names` maps a kernel's
+    correlation id to the name of the op whose External id its runtime launch call carries."""
     head = without_parameters(kernel["name"])
-    op = op_names.get((kernel.get("args") or {}).get("External id"), "")
+    op = op_names.get((kernel.get("args") or {}).get("correlation"), "")
     return bool(GEMM.search(head)) and not CONVOLUTION.search(head) and not CONVOLUTION_OP.search(op)
 
 
@@ -86,14 +88,22 @@ def rows(path):
         e["ts"], e["dur"] = num(e["ts"]), num(e["dur"])
     props = doc.get("deviceProperties") or []
     gpu = (props[0].get("name") if props else "") or "(none)"
-    steps = sorted((e["ts"], e["ts"] + e["dur"], e["name"]) for e in ev if e.get("cat") == "user_annotation" and re.fullmatch(r"ProfilerStep#\d+", e["name"]))
+    # PyTorch 1.8-1.9 recorded ProfilerStep#N as an op ("Operator"/"cpu_op"), later ones as a user annotation
+    step_cats = ("user_annotation", "cpu_op", "Operator")
+    steps = sorted((e["ts"], e["ts"] + e["dur"], e["name"]) for e in ev if e.get("cat") in step_cats and re.fullmatch(r"ProfilerStep#\d+", e["name"]))
     if not steps:
         steps = [(min(e["ts"] for e in ev), max(e["ts"] + e["dur"] for e in ev), "whole")]
     runtime = [e for e in ev if e.get("cat") in RUNTIME]
     launch = {(e.get("args") or {}).get("correlation"): e["ts"] for e in runtime}
     busy = sorted((e["ts"], e["ts"] + e["dur"]) for e in ev if e.get("cat") in BUSY)
     kernels = [e for e in ev if e.get("cat") in ("kernel", "Kernel")]
-    op_names = {(e.get("args") or {}).get("External id"): e["name"] for e in ev if e.get("cat") in ("cpu_op", "Operator")}
+    ops = {(e.get("args") or {}).get("External id"): e["name"] for e in ev if e.get("cat") in ("cpu_op", "Operator")}
+    # the launch call's External id ("external id" in PyTorch 1.8-1.9) names the op that launched a kernel
+    op_names = {
+        (e.get("args") or {}).get("correlation"): ops.get((e.get("args") or {}).get("External id", (e.get("args") or {}).get("external id")), "")
+        for e in ev
+        if e.get("cat") in RUNTIME
+    }
     gemm_ms = sum(e["dur"] for e in kernels if is_gemm(e, op_names)) / 1e3
     for lo, hi, name in steps:
         covered, cur_s, cur_e = 0.0, None, None
