@@ -230,10 +230,11 @@ def test_pretrace_kernels_belong_to_no_step():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["hta_negqueue_rank0.json.gz", "tl_h100_qwen1.5_0.5b.json.gz", "hta_diff_control.json.gz"])
+@pytest.mark.parametrize("name", ["hta_negqueue_rank0.json.gz", "tl_h100_qwen1.5_0.5b.json.gz", "hta_diff_control.json.gz", "kineto_resnet50_pt18.json.gz"])
 def test_idle_split_agrees_with_hta_on_traces_with_pretrace_kernels_and_other_ranks(name):
     """negqueue: 5 ProfilerSteps and 705 pre-trace kernels (HTA drops them); Qwen on H100: one step and
-    ~430 pre-trace kernels (HTA keeps them); diff_control: rank 3. HTA reads diff_control's launch times
+    ~430 pre-trace kernels (HTA keeps them); diff_control: rank 3; the PyTorch 1.8 ResNet-50: 744
+    pre-trace kernels, old category names. HTA reads diff_control's launch times
     at whole microseconds (its integer-µs kernel timestamps make it skip ns precision), so gaps within a
     microsecond of a launch may be split differently there: its categories agree within 2% (or 50 µs),
     totals within 1%."""
