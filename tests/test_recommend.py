@@ -429,3 +429,18 @@ def test_cli_bad_input_exits_2_with_one_line(args, message):
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("profkit: error:") and message in lines[0], r.stderr
+
+
+@pytest.mark.slow
+def test_foreign_traces_keep_one_llm_on_the_gpu_and_say_what_was_set_aside():
+    """traces/external: training, vision and kernel-test traces have no prefill or decode step and are
+    set aside as not LLM inference; vLLM on a GPU that records no name is GPU evidence (not "measured on
+    the CPU"); the model measured in decode (SGLang's Qwen3-8B) is the one advice is about."""
+    external = ROOT / "traces" / "external"
+    inputs = load_inputs([external])
+    kept = {Path(t.path).name for t in inputs.traces}
+    assert kept == {"tl_sglang_qwen3_8b_decode.json.gz", "tl_sglang_qwen3_8b_prefilldecode.json.gz"}
+    aside = "\n".join(inputs.set_aside)
+    assert "with no prefill or decode step" in aside and "not LLM inference" in aside
+    assert "set aside 2 traces of an unnamed model (tl_vllm_decode_full_graph.json.gz, tl_vllm_mixed_piecewise_graph.json.gz)" in aside
+    assert "measured on the CPU" not in aside  # the CPU-only trace has no decode step either: set aside as other work

@@ -227,7 +227,9 @@ def trace_evidence(trace, analysis: TraceAnalysis, config=None, workload=None) -
         precision, batch, prompt, mode, source = w.precision, w.batch_size, w.prompt_len, w.mode or "eager", f"trace ({w.source})"
     decode = [s for s in analysis.steps if s.phase == "decode" and not s.outlier]
     check_ms = int8_outlier_check_ms(trace() if callable(trace) else trace, decode) if precision == "int8" else None
-    gpu = match_gpu(analysis.metadata.gpu_name or "", analysis.metadata.memory_bytes) if analysis.metadata.gpu_name else None
+    md = analysis.metadata
+    on_gpu = analysis.has_gpu_activity  # a GPU that records no name (vLLM on ROCm) is still a GPU
+    gpu = match_gpu(md.gpu_name or "", md.memory_bytes, md.sm_count) if on_gpu and (md.gpu_name or md.sm_count) else None
     return TraceEvidence(
         path=analysis.metadata.path,
         analysis=analysis,
@@ -239,7 +241,7 @@ def trace_evidence(trace, analysis: TraceAnalysis, config=None, workload=None) -
         workload_source=source,
         int8_outlier_check_ms=check_ms,
         model=w.model_hint,
-        device=GPU if analysis.has_gpu_activity and analysis.metadata.gpu_name else CPU,
+        device=GPU if on_gpu else CPU,
     )
 
 

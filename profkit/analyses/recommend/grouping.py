@@ -33,9 +33,16 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
 
     requested = model_shape(model) if model else None
     names = _model_names(inputs)
-    gpu_items = [(kind, item) for kind, item in _items(inputs) if item.device != CPU]
-    cpu_items = [(kind, item) for kind, item in _items(inputs) if item.device == CPU]
+    other_work = [(kind, item) for kind, item in _items(inputs) if kind == "trace" and not _is_llm_inference(item)]
+    llm_items = [(kind, item) for kind, item in _items(inputs) if (kind, item) not in other_work]
+    gpu_items = [(kind, item) for kind, item in llm_items if item.device != CPU]
+    cpu_items = [(kind, item) for kind, item in llm_items if item.device == CPU]
     set_aside = list(inputs.set_aside)
+    if other_work:
+        set_aside.append(
+            f"set aside {_count(other_work)} with no prefill or decode step ({_origins(other_work)}): "
+            "not LLM inference (training or other work), so they say nothing about serving a model"
+        )
     if cpu_items:
         why = "a CPU run says nothing about a GPU deployment" if gpu_items else "there is no GPU run to recommend from; record one with `profkit run` on a GPU"
         set_aside.append(f"set aside {_count(cpu_items)} measured on the CPU ({_origins(cpu_items)}): {why}")
@@ -46,7 +53,7 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
     for name, items in groups.items():
         if name != chosen:
             set_aside.append(
-                f"set aside {_count(items)} of model {name} ({_origins(items)}): advice is for one model at a time"
+                f"set aside {_count(items)} of {name if name == UNKNOWN_MODEL else 'model ' + name} ({_origins(items)}): advice is for one model at a time"
                 + (f"; give --model {name} for its own" if name in LLAMA_CONFIGS else "")
             )
     kept = groups.get(chosen, []) if chosen is not None else []
@@ -72,6 +79,14 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
         ceilings={g: c for g, c in inputs.ceilings.items() if g in gpus},
         model_given=requested is not None,
     )
+
+
+#: Phases that make a trace LLM inference: profkit's and HF's prefill/decode, a serving engine's mixed step.
+INFERENCE_PHASES = frozenset({"prefill", "decode", "mixed"})
+
+
+def _is_llm_inference(trace) -> bool:
+    return bool(INFERENCE_PHASES & set(trace.analysis.phases))
 
 
 def _items(inputs: RecommendInputs) -> list[tuple[str, Any]]:
@@ -109,7 +124,12 @@ def _choose(groups: dict[str, list], requested, cpu_models: set[str]) -> str | N
             return unnamed[0]  # the evidence does not name its model the way the shape given does: take it to be it
         where = " (it was measured only on the CPU)" if requested.name in cpu_models else ""
         raise ProfkitError(f"model {requested.name}: no GPU evidence of it here{where}; found {', '.join(sorted(groups))}")
-    return max(groups, key=lambda name: (len(groups[name]), name in LLAMA_CONFIGS, name != UNKNOWN_MODEL, name))
+    return max(groups, key=lambda name: (_has_decode(groups[name]), len(groups[name]), name in LLAMA_CONFIGS, name != UNKNOWN_MODEL, name))
+
+
+def _has_decode(items: list) -> bool:
+    """Whether the evidence measures generation: a timed configuration, or a trace with decode steps."""
+    return any(kind == "config" or "decode" in item.analysis.phases for kind, item in items)
 
 
 def _count(items: list) -> str:
