@@ -59,7 +59,9 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
     kept = groups.get(chosen, []) if chosen is not None else []
     configs = [item for kind, item in kept if kind == "config"]
     traces = [item for kind, item in kept if kind == "trace"]
-    notes = list(inputs.notes)
+    kept_paths = {str(item.path) for kind, item in kept if kind == "trace"}
+    aside_paths = {str(item.path) for kind, item in _items(inputs) if kind == "trace"} - kept_paths
+    notes = [n for n in inputs.notes if not any(n.startswith(f"{p}:") for p in aside_paths)]  # notes on evidence set aside are noise
     shape = requested or (inputs.shapes.get(chosen) or LLAMA_CONFIGS.get(chosen) if chosen else None)
     if shape is None:
         shape = LLAMA_CONFIGS[DEFAULT_MODEL]
