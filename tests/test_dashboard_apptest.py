@@ -433,3 +433,15 @@ def test_cli_launches_streamlit_on_the_packaged_app():
     assert cmd[cmd.index("--server.address") + 1] == "127.0.0.1"
     done = subprocess.run([sys.executable, "-m", "profkit", "dashboard", str(REPO / "no-such-dir")], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2 and "not a directory" in done.stderr
+
+
+@pytest.mark.slow
+def test_compare_on_foreign_traces_opens_on_a_comparable_pair(monkeypatch):
+    """traces/external: the default pair is the same workload on two set-ups (Qwen1.5-0.5B batch 16 on
+    H100 and on MI300X), not two traces that record no workload (a CUPTI counter capture and a
+    training job), which cannot be compared."""
+    monkeypatch.setenv(paths.TRACES_DIR_ENV, str(REPO / "traces" / "external"))
+    at = open_page("compare")
+    pair = {at.selectbox(key="compare.a").value, at.selectbox(key="compare.b").value}
+    assert pair == {"tl_h100_qwen1.5_0.5b.json.gz", "tl_mi300_qwen1.5_0.5b.json.gz"}
+    assert not at.error and "Set-up differs" in texts(at)

@@ -310,12 +310,15 @@ def default_pair(root: Path) -> tuple[str, str] | None:
         return None
     workload = ["model", "precision", "batch", "prompt", "mode"]
     setup = [*workload, "GPU", "driver", "CUDA runtime", "HIP runtime", "torch", "transformers", "bitsandbytes"]
+    # only traces whose workload is known pair up: two traces that say nothing of what ran (a training
+    # job and a CUPTI counter capture) are not "the same workload"
+    known = table[table["precision"].notna() & table["batch"].notna()]
     for keys in (setup, workload):
-        for _, group in table.groupby(keys, sort=False, dropna=False):
+        for _, group in known.groupby(keys, sort=False, dropna=False):
             if len(group) >= 2 and (keys is setup or group[setup].drop_duplicates().shape[0] > 1):
                 refs = list(group["trace"])
                 return refs[-1], refs[-2]  # oldest first: the baseline
-    refs = list(table["trace"])
+    refs = list(known["trace"]) if len(known) >= 2 else list(table["trace"])
     return refs[0], refs[1]
 
 
