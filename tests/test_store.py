@@ -7,6 +7,9 @@ import gzip
 import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -75,17 +78,36 @@ def test_walk_of_a_missing_folder_is_one_clear_error(tmp_path):
         walk(tmp_path / "nope")
 
 
-def test_an_unreadable_folder_is_skipped(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root reads every folder")
-    locked = tmp_path / "locked"
+def _skipped_reasons_of_a_walk_over_a_locked_folder(root) -> list[str]:
+    """Walk `root` holding a folder with mode 000, as this user, or as `nobody` when this is root
+    (root reads every folder: the walk then runs in a `setpriv` child without root's rights)."""
+    locked = root / "locked"
     locked.mkdir()
+    (root / "a.json").write_text("{}")
     locked.chmod(0)
     try:
-        found = walk(tmp_path)
+        if os.geteuid() != 0:
+            return [s.reason for s in walk(root).skipped]
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root without setpriv (util-linux) to drop root's rights")
+        root.chmod(0o777)
+        code = "import json, sys; from profkit.store.walk import walk; print(json.dumps([s.reason for s in walk(sys.argv[1]).skipped]))"
+        argv = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code, str(root)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        assert r.returncode == 0, r.stderr
+        return json.loads(r.stdout)
     finally:
         locked.chmod(0o755)
-    assert found.skipped and "cannot list" in found.skipped[0].reason
+
+
+def test_an_unreadable_folder_is_skipped():
+    root = Path(tempfile.mkdtemp(prefix="profkit-locked-"))  # under /tmp: `nobody` can reach it, unlike pytest's 0700 temp root
+    try:
+        reasons = _skipped_reasons_of_a_walk_over_a_locked_folder(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert reasons and "cannot list" in reasons[0]
 
 
 # ---- manifests --------------------------------------------------------------------------------------
