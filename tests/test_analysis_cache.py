@@ -241,3 +241,35 @@ def test_recommend_evidence_comes_from_the_cache(small, computed):
     again = inputs_from(collect([small.parent]))
     assert len(computed) == 1 and [t.analysis for t in again.traces] == [t.analysis for t in first.traces]
     assert len(inputs_from(collect([small.parent]), use_cache=False).traces) == 1 and len(computed) == 2
+
+
+def test_the_cache_stays_under_its_cap_dropping_the_least_recently_used(tmp_path, monkeypatch):
+    """With $PROFKIT_CACHE_MAX_BYTES, each write prunes the least recently used entries (a hit counts
+    as a use) down to 80% of the cap, never the entry just written; files not named like profkit's
+    entries in the same folder are neither counted nor touched."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PROFKIT_CACHE_DIR", str(folder))
+    names = ["tl_h100_bert_small", "tl_mi300_bert_small", "hta_mi250_minitoy_train", "tl_mi210_gpu_only"]
+    copies = []
+    for n in names:
+        copies.append(tmp_path / f"{n}.json.gz")
+        shutil.copyfile(EXTERNAL / f"{n}.json.gz", copies[-1])
+    folder.mkdir()
+    (folder / "notes.txt").write_bytes(b"x" * 10_000_000)  # a stranger's file: larger than the cap
+    sizes = {}
+    for p in copies[:2]:
+        load_trace(p)
+        sizes[p.name] = cache.cache_path(p).stat().st_size
+    cap = sum(sizes.values()) + 1  # room for exactly the first two parses
+    monkeypatch.setenv("PROFKIT_CACHE_MAX_BYTES", str(cap))
+    os.utime(cache.cache_path(copies[0]), ns=(1, 1))  # the first is the oldest...
+    load_trace(copies[0])  # ...until a hit uses it
+    load_trace(copies[2])  # over the cap: the least recently used (the second) goes
+    assert cache.cache_path(copies[0]).is_file() and cache.cache_path(copies[2]).is_file()
+    assert not cache.cache_path(copies[1]).exists()
+    assert (folder / "notes.txt").stat().st_size == 10_000_000
+    profkit_bytes = sum(f.stat().st_size for f in folder.iterdir() if f.name != "notes.txt")
+    assert profkit_bytes <= cap or len([f for f in folder.iterdir() if f.name != "notes.txt"]) == 1
+    monkeypatch.setenv("PROFKIT_CACHE_MAX_BYTES", "1")  # smaller than any entry: only the newest stays
+    load_trace(copies[3])
+    assert [f.name for f in folder.iterdir() if f.name != "notes.txt"] == [cache.cache_path(copies[3]).name]

@@ -12,6 +12,11 @@ verified against the file exactly as the parse is (`read_entry` / `write_entry`)
 
 Location: `$PROFKIT_CACHE_DIR`, else `$XDG_CACHE_HOME/profkit`, else `~/.cache/profkit`. A cache
 that cannot be read or written is ignored (never an error); a failed write leaves no temporary file.
+
+Size: at most `$PROFKIT_CACHE_MAX_BYTES` (default 4 GiB; e.g. "512MiB"). After each write the least
+recently used entries (a hit marks an entry used) are deleted until the cache holds at most 80% of
+that; the entry just written is always kept. Only files named like profkit's entries are counted or
+deleted, so a cache folder shared with other files is safe.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ CACHE_FORMAT = 9  # bump when the trace model or the entry layout changes
 FINGERPRINT_BYTES = 64 * 1024
 _TABLES = ("gpu", "runtime", "ops", "annotations")
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+DEFAULT_MAX_CACHE_BYTES = 4 * 1024**3
+PRUNE_TO_FRACTION = 0.8  # pruning frees down to this share of the cap, so that it runs seldom
+_ENTRY_NAME = re.compile(r"^[A-Za-z0-9._-]*\.[0-9a-f]{20}\.[a-z]+$")  # `_entry_path`'s names, and only those
 
 
 def cache_dir() -> Path:
@@ -70,6 +78,55 @@ def cache_path(trace_path: Path, source: dict | None = None) -> Path:
     return _entry_path(source or _source(trace_path), "npz")
 
 
+def max_cache_bytes() -> int:
+    """`$PROFKIT_CACHE_MAX_BYTES` as bytes, else DEFAULT_MAX_CACHE_BYTES (also when it is not a size)."""
+    from profkit.trace.source import parse_size
+
+    text = os.environ.get("PROFKIT_CACHE_MAX_BYTES", "")
+    try:
+        return parse_size(text) if text.strip() else DEFAULT_MAX_CACHE_BYTES
+    except ValueError:
+        return DEFAULT_MAX_CACHE_BYTES
+
+
+def prune(keep: Path | None = None, max_bytes: int | None = None) -> int:
+    """Delete the least recently used entries while the cache holds more than `max_bytes` (default
+    `max_cache_bytes()`), down to PRUNE_TO_FRACTION of it; never `keep`. Returns the bytes freed."""
+    limit = max_cache_bytes() if max_bytes is None else max_bytes
+    entries = []
+    try:
+        with os.scandir(cache_dir()) as it:
+            for e in it:
+                if _ENTRY_NAME.match(e.name) and e.is_file(follow_symlinks=False):
+                    st = e.stat(follow_symlinks=False)
+                    entries.append((st.st_mtime_ns, st.st_size, Path(e.path)))
+    except OSError:
+        return 0
+    total = sum(size for _, size, _ in entries)
+    if total <= limit:
+        return 0
+    freed = 0
+    for _, size, path in sorted(entries):
+        if total - freed <= limit * PRUNE_TO_FRACTION:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+            freed += size
+        except OSError:
+            pass
+    return freed
+
+
+def _used(entry: Path) -> None:
+    """Mark a cache hit as recently used (its mtime orders pruning)."""
+    try:
+        os.utime(entry)
+    except OSError:
+        pass
+
+
 def _entry_path(source: dict, suffix: str, key: str = "") -> Path:
     parts = [str(CACHE_FORMAT), source["path"], str(source["size"]), str(source["mtime_ns"])] + ([key] if key else [])
     digest = hashlib.sha1("|".join(parts).encode()).hexdigest()[:20]
@@ -91,6 +148,7 @@ def read(trace_path: Path) -> Trace | None:
             tables = {t: Table({c: z[f"{t}.{c}"] for c in header["columns"][t]}) for t in _TABLES}
         if any(len({len(v) for v in tables[t].columns.values()}) > 1 for t in _TABLES):
             return None
+        _used(target)
         return Trace(
             path=str(trace_path),
             metadata=header["metadata"],
@@ -135,6 +193,7 @@ def write(trace_path: Path, trace: Trace) -> None:
                 arrays[f"{t}.{c}"] = v
         with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
             np.savez(fh, **arrays)  # type: ignore[arg-type]  # the stub lets **arrays reach allow_pickle: the keys are "table.column"
+        prune(keep=target)
     except (OSError, TypeError, ValueError):
         pass  # read-only home, full disk, or metadata orjson cannot write: analysis still works, uncached
 
@@ -165,6 +224,7 @@ def read_entry(trace_path: Path, kind: str, key: str) -> bytes | None:
         header = orjson.loads(data[start : start + size])
         if header != {"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source}:
             return None
+        _used(entry_path(trace_path, kind, key, source))
         return data[start + size :]
     except Exception:  # noqa: BLE001 -- a corrupt or foreign entry is simply a miss
         return None
@@ -181,5 +241,6 @@ def write_entry(trace_path: Path, kind: str, key: str, payload: bytes) -> None:
         header = orjson.dumps({"format": CACHE_FORMAT, "kind": kind, "key": key, "source": source})
         with fileio.output_path(target) as tmp, open(tmp, "wb") as fh:
             fh.write(_ENTRY_MAGIC + len(header).to_bytes(4, "little") + header + payload)
+        prune(keep=target)
     except (OSError, TypeError, ValueError):
         pass  # read-only home, full disk: the result still stands, uncached
