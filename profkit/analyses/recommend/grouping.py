@@ -34,7 +34,8 @@ def select_evidence(inputs: RecommendInputs, model: str | None = None) -> Recomm
     requested = model_shape(model) if model else None
     names = _model_names(inputs)
     other_work = [(kind, item) for kind, item in _items(inputs) if kind == "trace" and not _is_llm_inference(item)]
-    llm_items = [(kind, item) for kind, item in _items(inputs) if (kind, item) not in other_work]
+    other_ids = {id(item) for _, item in other_work}
+    llm_items = [(kind, item) for kind, item in _items(inputs) if id(item) not in other_ids]
     gpu_items = [(kind, item) for kind, item in llm_items if item.device != CPU]
     cpu_items = [(kind, item) for kind, item in llm_items if item.device == CPU]
     set_aside = list(inputs.set_aside)
