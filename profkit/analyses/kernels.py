@@ -121,16 +121,9 @@ _DEQUANT_COPY_OPS = frozenset({"aten::to", "aten::_to_copy", "aten::copy_"})
 _INT8 = "signed char"
 _ATTENTION_OPS = ("attention", "aten::_flash", "aten::_efficient", "aten::_cudnn_attention")
 # Convolution ops (forward and backward, every backend): a GEMM-named or unnamed kernel under them is the convolution.
-_CONVOLUTION_OPS = (
-    "aten::conv",
-    "aten::_conv",
-    "aten::cudnn_conv",
-    "aten::miopen_conv",
-    "aten::mkldnn_conv",
-    "aten::slow_conv",
-    "aten::thnn_conv",
-    "aten::_slow_conv",
-)
+# (aten::convolution, _convolution, convolution_backward, conv1d/2d/3d, conv_transpose*, cudnn_/miopen_/mkldnn_
+# convolution*, slow_conv*, thnn_conv*; not aten::_convert_*)
+_CONVOLUTION_OP = re.compile(r"^aten::(_?convolution|conv\d|conv_|cudnn_convolution|miopen_convolution|mkldnn_convolution|_?slow_conv|thnn_conv)")
 _NORM_OPS = frozenset(
     {
         "aten::rsqrt",
@@ -258,7 +251,7 @@ def _category(trace: Trace, kind: int, name_id: int, op_id: int, dims_id: int, t
     if op.startswith("triton_") and _INT8 in types:  # Inductor fused torchao's int8 dequantize into its mm
         return INT8_GEMM
     family = name_family(name)
-    if op.startswith(_CONVOLUTION_OPS) and (family in (GEMM, CONVOLUTION) or (family is None and not generic_family(name))):
+    if _CONVOLUTION_OP.match(op) and (family in (GEMM, CONVOLUTION) or (family is None and not generic_family(name))):
         return CONVOLUTION
     if op in _BNB_GEMM_OPS or op in _INT8_GEMM_OPS or (family == GEMM and gemm_dtype_from_name(name) == "int8"):
         return INT8_GEMM

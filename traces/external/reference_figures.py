@@ -60,7 +60,7 @@ CONVOLUTION = re.compile(r"conv(?!ert)|fprop|dgrad|wgrad|scudnn|winograd|igemm_(
 
 
 # ...and a GEMM kernel that a convolution op launched (cuDNN runs 1x1 convolutions as sgemm) is the convolution.
-CONVOLUTION_OP = re.compile(r"^aten::(_?conv|cudnn_conv|miopen_conv|mkldnn_conv|_?slow_conv|thnn_conv)")
+CONVOLUTION_OP = re.compile(r"^aten::(_?convolution|conv\d|conv_|cudnn_convolution|miopen_convolution|mkldnn_convolution|_?slow_conv|thnn_conv)")
 
 
 def is_gemm(kernel, op_names):
