@@ -79,22 +79,29 @@ def _from_results(res: RunInfo) -> RunExtras:
         except (ValueError, TypeError):
             return out
         t0 = float(raw["t"].iloc[0])
-        out.nvml = pd.DataFrame(
-            {
-                "t_s": raw["t"] - t0,
-                "gpu_util_pct": raw.get("gpu_util"),
-                "mem_util_pct": raw.get("mem_util"),
-                "mem_used_gib": raw["mem_used"] / 2**30 if "mem_used" in raw else None,
-                "sm_clock_mhz": raw.get("sm_clock_mhz"),
-                "power_w": raw["power_mw"] / 1e3 if "power_mw" in raw else None,
-            }
-        )
+        power_w = raw["power_mw"] / 1e3 if "power_mw" in raw else None
+        out.nvml = _nvml_frame(raw["t"] - t0, raw.get("gpu_util"), raw.get("mem_util"), raw.get("mem_used"), raw.get("sm_clock_mhz"), power_w)
         out.nvml_windows = [(label, t_start - t0, t_end - t0) for label, t_start, t_end in windows]
         out.nvml_note = (
             f"From {display(name)}: {len(raw)} NVML samples over the whole run ({out.nvml['t_s'].iloc[-1]:.0f} s); "
             "shaded: the un-profiled sweep's configurations."
         )
     return out
+
+
+def _nvml_frame(t_s, gpu_util_pct, mem_util_pct, mem_used_bytes, sm_clock_mhz, power_w) -> pd.DataFrame:
+    """The NVML samples as the dashboard charts them, whichever file they came from (a results
+    file's samples or a run folder's CSV); a column the file lacks is None."""
+    return pd.DataFrame(
+        {
+            "t_s": t_s,
+            "gpu_util_pct": gpu_util_pct,
+            "mem_util_pct": mem_util_pct,
+            "mem_used_gib": mem_used_bytes / 2**30 if mem_used_bytes is not None else None,
+            "sm_clock_mhz": sm_clock_mhz,
+            "power_w": power_w,
+        }
+    )
 
 
 def _from_run_folder(run: RunInfo) -> RunExtras:
@@ -114,15 +121,8 @@ def _from_run_folder(run: RunInfo) -> RunExtras:
             raw = None
     if raw is not None and len(raw) and "t_unix_s" in raw and "gpu_util_pct" in raw and raw["gpu_util_pct"].notna().any():
         t0 = float(raw["t_unix_s"].iloc[0])
-        out.nvml = pd.DataFrame(
-            {
-                "t_s": raw["t_unix_s"] - t0,
-                "gpu_util_pct": raw.get("gpu_util_pct"),
-                "mem_util_pct": raw.get("mem_util_pct"),
-                "mem_used_gib": raw["mem_used_bytes"] / 2**30 if "mem_used_bytes" in raw else None,
-                "sm_clock_mhz": raw.get("sm_clock_mhz"),
-                "power_w": raw.get("power_w"),
-            }
+        out.nvml = _nvml_frame(
+            raw["t_unix_s"] - t0, raw.get("gpu_util_pct"), raw.get("mem_util_pct"), raw.get("mem_used_bytes"), raw.get("sm_clock_mhz"), raw.get("power_w")
         )
         out.nvml_windows = [(c.name, c.window_unix_s[0] - t0, c.window_unix_s[1] - t0) for c in run.configs if c.window_unix_s]
         out.nvml_note = f"From {display(run.run_id)}/{NVML_SAMPLES_FILE}: {len(raw)} samples over the whole run; shaded: each configuration."
